@@ -1,0 +1,59 @@
+"""legato: orchestrate AI models and processes.
+
+Write each model or process as a typed :func:`component`, wire components into a
+:func:`pipeline` in plain Python, have the whole graph checked, and run it on one item
+(``run``/``arun``) or many (``map``), locally or on a cluster.
+"""
+
+from legato.component import Batch, Component, Instance, Port, Resources, Retry, component
+from legato.engine import Engine, Failure, ManualClock, MonotonicClock, RunStats
+from legato.errors import (
+    ComponentError,
+    ComponentTimeout,
+    ConfigError,
+    GraphError,
+    InputError,
+    LegatoError,
+    Problem,
+    RunCancelled,
+    RunError,
+    TracingError,
+)
+from legato.graph import Graph, Node, Ref
+from legato.pipeline import Pipeline, pipeline
+from legato.tracing import branch, map
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Batch",
+    "Component",
+    "ComponentError",
+    "ComponentTimeout",
+    "ConfigError",
+    "Engine",
+    "Failure",
+    "Graph",
+    "GraphError",
+    "InputError",
+    "Instance",
+    "LegatoError",
+    "ManualClock",
+    "MonotonicClock",
+    "Node",
+    "Pipeline",
+    "Port",
+    "Problem",
+    "Ref",
+    "Resources",
+    "Retry",
+    "RunCancelled",
+    "RunError",
+    "RunStats",
+    "TracingError",
+    "__version__",
+    "branch",
+    "component",
+    "map",
+    "pipeline",
+]

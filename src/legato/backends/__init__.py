@@ -1,0 +1,1 @@
+"""Where calls execute. ``local`` (threads, processes, asyncio) ships; ``ray`` comes next."""

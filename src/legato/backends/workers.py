@@ -1,0 +1,194 @@
+"""Worker threads, one event loop, and warm worker processes for the local backend.
+
+- :class:`Threads`: daemon threads fed from one queue, started on demand up to a limit. Daemon,
+  so a call that hangs forever (and was abandoned after its timeout) never blocks exit.
+- :class:`EventLoop`: one asyncio loop on its own daemon thread for ``async`` components.
+- :class:`WorkerProcess`: one spawned process (``spawn``, so no forked locks) that serves calls
+  sent over a pipe, keeping a class component's object (or unpickled functions) warm. It exits
+  by itself when its parent dies, so a killed driver leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+_STOP = object()
+
+
+class Threads:
+    """A grow-on-demand pool of daemon threads running zero-argument jobs."""
+
+    def __init__(self, limit: int = 64, name: str = "legato-worker") -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._limit = limit
+        self._name = name
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self._limit:
+                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}",
+                                          daemon=True)
+                self._threads.append(thread)
+                self._idle += 1
+                thread.start()
+            self._idle -= 1
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
+                return
+            try:
+                job()
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+    def close(self) -> None:
+        """Ask every idle thread to stop; a thread stuck in a hung call is abandoned."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+            self._idle = 0
+        for _ in threads:
+            self._jobs.put(_STOP)
+
+
+class EventLoop:
+    """One asyncio event loop on a daemon thread, started on first use."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="legato-async", daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    def submit(self, coro: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop())
+
+    def close(self) -> None:
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker process, chained as its cause."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\"\"\"\n{self.text}\"\"\""
+
+
+class WorkerDied(RuntimeError):
+    """The worker process serving a call exited (killed, crashed, out of memory)."""
+
+
+class WorkerProcess:
+    """A warm process serving one call at a time. ``init`` is a pickled object to build once
+    (a class component's instance spec), or None to serve pickled functions."""
+
+    def __init__(self, init: bytes | None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_serve, args=(child, init, os.getpid()), name="legato-process", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.alive = True
+
+    def call(self, function: tuple[str, bytes] | None, kwargs: dict[str, Any]) -> tuple[Any, float, float]:
+        """Run one call in the process and return (value, start, end); raises its error."""
+        try:
+            self._conn.send((function, kwargs))
+            ok, payload, start, end = self._conn.recv()
+        except (EOFError, OSError, BrokenPipeError) as exc:
+            self.alive = False
+            code = self.process.exitcode
+            raise WorkerDied(f"worker process {self.process.pid} died (exit code {code})") from exc
+        if ok:
+            return payload, start, end
+        error, text = payload
+        error.__cause__ = RemoteTraceback(text)
+        raise error
+
+    def kill(self) -> None:
+        self.alive = False
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self._conn.close()
+
+    def close(self) -> None:
+        self.alive = False
+        try:
+            self._conn.close()
+        finally:
+            self.process.join(timeout=2)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(timeout=5)
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _serve(conn: Any, init: bytes | None, parent: int) -> None:  # pragma: no cover - child side
+    import cloudpickle
+
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    obj: Any = None
+    functions: dict[str, Callable[..., Any]] = {}
+    while True:
+        try:
+            function, kwargs = conn.recv()
+        except (EOFError, OSError):
+            return
+        start = time.monotonic()
+        try:
+            if function is None:
+                if obj is None:
+                    obj = cloudpickle.loads(init).build()
+                target = obj
+            else:
+                key, blob = function
+                target = functions.get(key)
+                if target is None:
+                    target = functions[key] = cloudpickle.loads(blob)
+            value = target(**kwargs)
+            if asyncio.iscoroutine(value):
+                value = asyncio.run(value)
+            conn.send((True, value, start, time.monotonic()))
+        except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+            text = traceback.format_exc()
+            try:
+                conn.send((False, (exc, text), start, time.monotonic()))
+            except Exception:
+                conn.send((False, (RuntimeError(repr(exc)), text), start, time.monotonic()))

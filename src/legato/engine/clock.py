@@ -1,0 +1,85 @@
+"""Time, injected: the engine never calls ``time`` directly.
+
+The run loop asks its clock two things: ``now()`` and, when it has nothing to do until a
+deadline (a retry's backoff, a timeout, a batch's max wait), ``seconds_until(deadline)``: how long
+to block waiting for a completion before looking again. ``MonotonicClock`` answers in real
+seconds. ``ManualClock`` moves only when a test calls ``advance()``; until then the loop blocks
+(``None``), and ``advance`` wakes every loop that listens, so timing tests are exact and never
+sleep.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Where the engine's time comes from."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic scale (the origin is arbitrary)."""
+        ...
+
+    def seconds_until(self, deadline: float) -> float | None:
+        """How long the loop may block waiting for ``deadline``; None: until woken."""
+        ...
+
+    def on_advance(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake`` whenever time jumps; returns a function that stops doing so."""
+        ...
+
+
+class MonotonicClock:
+    """Real time from ``time.monotonic``."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def seconds_until(self, deadline: float) -> float | None:
+        return max(0.0, deadline - time.monotonic())
+
+    def on_advance(self, wake: Callable[[], None]) -> Callable[[], None]:
+        return _nothing
+
+
+def _nothing() -> None:
+    return None
+
+
+class ManualClock:
+    """A clock that only a test moves: ``clock.advance(0.005)``."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    def seconds_until(self, deadline: float) -> float | None:
+        return 0.0 if deadline <= self._now else None
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every loop waiting on this clock."""
+        if seconds < 0:
+            raise ValueError(f"a clock only moves forward; advance({seconds})")
+        with self._lock:
+            self._now += seconds
+            listeners = list(self._listeners)
+        for wake in listeners:
+            wake()
+
+    def on_advance(self, wake: Callable[[], None]) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(wake)
+
+        def stop() -> None:
+            with self._lock:
+                if wake in self._listeners:
+                    self._listeners.remove(wake)
+
+        return stop

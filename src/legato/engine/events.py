@@ -1,0 +1,105 @@
+"""Events: every state change of a run, published on an in-process bus.
+
+The engine publishes; subscribers (progress bars, event files, later the run store, metrics and
+the web UI) listen. Publishing is a plain loop over the subscribers on the engine's thread, and
+the engine builds an event only when someone listens (``bus.active``), so an unobserved run pays
+nothing. A subscriber must return quickly: one that does real work (writing a database) queues
+the event and does it on its own thread.
+
+Times are the engine clock's seconds (monotonic); ``wall`` on RunStarted maps them to the epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    run: str
+    pipeline: str
+    time: float
+    wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStarted:
+    """A call began executing (on its worker)."""
+
+    run: str
+    item: int
+    node: str
+    attempt: int
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFinished:
+    run: str
+    item: int
+    node: str
+    attempt: int
+    start: float
+    end: float
+    executor: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFailed:
+    run: str
+    item: int
+    node: str
+    attempt: int
+    start: float
+    end: float
+    error: str
+    will_retry: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFinished:
+    run: str
+    item: int
+    ok: bool
+    time: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    run: str
+    status: str  # "ok" | "failed" | "cancelled"
+    time: float
+    done: int
+    failed: int
+
+
+Event = RunStarted | NodeStarted | NodeFinished | NodeFailed | ItemFinished | RunFinished
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Subscribers in the order they subscribed; ``publish`` calls each in turn."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    @property
+    def active(self) -> bool:
+        """True when anyone listens; the engine skips building events otherwise."""
+        return bool(self._subscribers)
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Start calling ``subscriber(event)``; returns the function that stops it."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            subscriber(event)

@@ -1,0 +1,703 @@
+"""The run loop: one thread decides what runs next; a backend executes it.
+
+How the next node is chosen. Each item of a run (one for ``run``, many for ``map``) executes its
+graph in a :class:`Frame`: a count, per node, of inputs not yet produced. A node whose count
+reaches zero is *ready* and goes on one heap for the whole run, ordered by
+
+1. critical-path rank: the number of nodes on the longest path from it to the end of its graph
+   (the node that holds up the most remaining work goes first), then
+2. item age: the earlier item first, so ``map`` keeps latency fair, then
+3. arrival order.
+
+The loop pops ready nodes and starts them: a ``call`` node is handed to the backend (a batched
+component's calls wait in its batch until it is full or its oldest call has waited
+``max_wait_ms``); a ``map`` node starts one child frame per element of its list, a ``branch``
+node one child frame for the chosen side. Then the loop blocks on one queue where backends
+report completions (from any thread) until a completion arrives or the next timer is due (a
+retry's backoff, a timeout, a batch's max wait). Time comes from the injected clock.
+
+A failed call is retried per its component's ``Retry`` after the backoff; when attempts run out
+the item fails with :class:`ComponentError` and every other item goes on. ``map`` admits new
+items only while fewer than ``window`` are in flight, so memory stays flat in the number of items.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from legato import types as port_types
+from legato.component import Component, Instance, join_outputs, split_outputs
+from legato.engine.backend import Backend, Call, Outcome
+from legato.engine.clock import Clock, MonotonicClock
+from legato.engine.events import (
+    EventBus,
+    ItemFinished,
+    NodeFailed,
+    NodeFinished,
+    NodeStarted,
+    RunFinished,
+    RunStarted,
+)
+from legato.errors import ComponentError, ComponentTimeout, InputError, RunCancelled
+from legato.graph import Const, Graph, Node, Ref
+
+OnError = Literal["raise", "skip", "collect"]
+
+_WAKE = object()
+_CANCEL = object()
+_TIMEOUT, _RETRY, _FLUSH = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Stands in for a failed item's result in ``map(..., on_error="collect")``."""
+
+    index: int
+    error: BaseException
+    inputs: Mapping[str, Any]
+
+    def __repr__(self) -> str:
+        return f"Failure(index={self.index}, error={self.error!r})"
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """A snapshot of a run's progress."""
+
+    done: int
+    failed: int
+    running: int
+    queued: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-graph plan (computed once, shared by every frame of that graph)
+
+
+class Plan:
+    """What the loop needs about a graph, precomputed: counts, successors, ranks, bindings."""
+
+    __slots__ = ("bindings", "downstream", "graph", "rank", "roots", "upstream_count")
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.downstream = graph.downstream()
+        self.upstream_count = {nid: len(node.upstream()) for nid, node in graph.nodes.items()}
+        self.roots = [nid for nid, count in self.upstream_count.items() if count == 0]
+        self.rank = ranks(graph)
+        self.bindings = {nid: tuple(node.inputs.items()) for nid, node in graph.nodes.items()}
+
+
+def ranks(graph: Graph) -> dict[str, int]:
+    """Critical-path rank of each node: nodes on the longest path from it to a sink."""
+    downstream = graph.downstream()
+    rank: dict[str, int] = {}
+    for node_id in reversed(list(graph.nodes)):  # creation order is topological
+        rank[node_id] = 1 + max((rank[d] for d in downstream[node_id]), default=0)
+    return rank
+
+
+# ---------------------------------------------------------------------------------------------
+# Items, frames, tasks
+
+
+class Item:
+    """One top-level item: its inputs, and its result or error once finished."""
+
+    __slots__ = ("error", "failed", "finished", "index", "inputs", "result")
+
+    def __init__(self, index: int, inputs: Mapping[str, Any]) -> None:
+        self.index = index
+        self.inputs = inputs
+        self.failed = False
+        self.finished = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class Frame:
+    """One execution of one graph with concrete inputs (an item's, or a map element's)."""
+
+    __slots__ = ("inputs", "item", "parent", "path", "plan", "remaining", "values", "waiting")
+
+    def __init__(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        item: Item,
+        parent: tuple[Frame, str, int] | None = None,
+        path: str = "",
+    ) -> None:
+        self.plan = plan
+        self.inputs = inputs
+        self.item = item
+        self.parent = parent
+        self.path = path
+        self.values: dict[str, dict[str, Any]] = {}
+        self.waiting = dict(plan.upstream_count)
+        self.remaining = len(plan.graph.nodes)
+
+
+class Task:
+    """One node of one frame, across its attempts."""
+
+    __slots__ = ("attempt", "frame", "node", "started")
+
+    def __init__(self, frame: Frame, node: Node) -> None:
+        self.frame = frame
+        self.node = node
+        self.attempt = 1
+        self.started = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.frame.path + self.node.id
+
+
+class _Fanout:
+    """A running map or branch node: child frames and the results gathered so far."""
+
+    __slots__ = ("remaining", "results", "task")
+
+    def __init__(self, task: Task, size: int) -> None:
+        self.task = task
+        self.remaining = size
+        self.results: list[dict[str, Any] | None] = [None] * size
+
+
+class _Batch:
+    """Calls waiting to be sent together to one batched component."""
+
+    __slots__ = ("generation", "tasks")
+
+    def __init__(self) -> None:
+        self.tasks: list[tuple[Task, dict[str, Any]]] = []
+        self.generation = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+class Run:
+    """One execution of a graph over one or many items. Driven by iterating ``results()``."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        backend: Backend,
+        bus: EventBus | None = None,
+        clock: Clock | None = None,
+        window: int = 256,
+        ordered: bool = True,
+        on_error: OnError = "raise",
+        run_id: str | None = None,
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        if on_error not in ("raise", "skip", "collect"):
+            raise ValueError(f"on_error must be 'raise', 'skip' or 'collect', got {on_error!r}")
+        self.id = run_id or uuid.uuid4().hex[:12]
+        self.graph = graph
+        self.backend = backend
+        self.bus = bus or EventBus()
+        self.clock = clock or MonotonicClock()
+        self.window = window
+        self.ordered = ordered
+        self.on_error = on_error
+        self._source = enumerate(items)
+        self._exhausted = False
+        self._plans: dict[int, Plan] = {}
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._ready: list[tuple[int, int, int, Task]] = []
+        self._timers: list[tuple[float, int, int, Any]] = []
+        self._inflight: dict[int, list[Task] | Task] = {}
+        self._calls: dict[int, Call] = {}
+        self._fanouts: dict[tuple[int, str], _Fanout] = {}
+        self._batches: dict[int, _Batch] = {}
+        self._seq = itertools.count()
+        self._call_ids = itertools.count(1)
+        self._open: dict[int, Item] = {}
+        self._finished: dict[int, Item] = {}
+        self._next_out = 0
+        self._done = 0
+        self._failed = 0
+        self._started = False
+        self._closed = False
+        self._stop_clock = self.clock.on_advance(lambda: self._queue.put(_WAKE))
+
+    # -- public -------------------------------------------------------------------------------
+
+    def stats(self) -> RunStats:
+        running = sum(len(t) if isinstance(t, list) else 1 for t in self._inflight.values())
+        return RunStats(done=self._done, failed=self._failed, running=running,
+                        queued=len(self._ready))
+
+    def cancel(self) -> None:
+        """Stop the run from any thread; the iterator raises RunCancelled."""
+        self._queue.put(_CANCEL)
+
+    def results(self) -> Iterator[Any]:
+        """Results as items finish: in input order when ``ordered``, else as they complete.
+
+        Failed items raise (``on_error="raise"``), are left out (``"skip"``) or appear as
+        :class:`Failure` (``"collect"``).
+        """
+        status = "failed"
+        try:
+            self._begin()
+            while True:
+                self._admit()
+                item = self._take()
+                if item is not None:
+                    if item.failed:
+                        if self.on_error == "raise":
+                            assert item.error is not None
+                            raise item.error
+                        if self.on_error == "collect":
+                            assert item.error is not None
+                            yield Failure(item.index, item.error, item.inputs)
+                        continue
+                    yield item.result
+                    continue
+                if self._exhausted and not self._open and not self._finished:
+                    status = "ok" if self._failed == 0 else "failed"
+                    return
+                self._pump()
+        except GeneratorExit:
+            status = "cancelled"
+            raise
+        except (KeyboardInterrupt, RunCancelled):
+            status = "cancelled"
+            raise
+        finally:
+            self._shutdown(status)
+
+    # -- items --------------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        self._started = True
+        if self.bus.active:
+            self.bus.publish(RunStarted(self.id, self.graph.name, self.clock.now(), time.time()))
+
+    def _admit(self) -> None:
+        """Start new items while fewer than ``window`` are open."""
+        while not self._exhausted and len(self._open) + len(self._finished) < self.window:
+            try:
+                index, raw = next(self._source)
+            except StopIteration:
+                self._exhausted = True
+                return
+            item = Item(index, raw)
+            self._open[index] = item
+            try:
+                inputs = bind_inputs(self.graph, raw, index)
+            except InputError as exc:
+                self._fail_item(item, exc)
+                continue
+            item.inputs = inputs
+            self._start_frame(Frame(self._plan(self.graph), inputs, item))
+
+    def _take(self) -> Item | None:
+        """The next finished item to hand out, if any."""
+        if self.ordered:
+            item = self._finished.pop(self._next_out, None)
+            if item is not None:
+                self._next_out += 1
+            return item
+        if self._finished:
+            return self._finished.pop(next(iter(self._finished)))
+        return None
+
+    def _finish_item(self, item: Item) -> None:
+        item.finished = True
+        self._open.pop(item.index, None)
+        self._finished[item.index] = item
+        if item.failed:
+            self._failed += 1
+        else:
+            self._done += 1
+        if self.bus.active:
+            self.bus.publish(ItemFinished(self.id, item.index, not item.failed, self.clock.now(),
+                                          None if item.error is None else str(item.error)))
+
+    def _fail_item(self, item: Item, error: BaseException) -> None:
+        if item.finished:
+            return
+        item.failed = True
+        item.error = error
+        self._finish_item(item)
+
+    # -- frames -------------------------------------------------------------------------------
+
+    def _plan(self, graph: Graph) -> Plan:
+        plan = self._plans.get(id(graph))
+        if plan is None:
+            plan = self._plans[id(graph)] = Plan(graph)
+        return plan
+
+    def _start_frame(self, frame: Frame) -> None:
+        if frame.remaining == 0:
+            self._frame_done(frame)
+            return
+        nodes = frame.plan.graph.nodes
+        for node_id in frame.plan.roots:
+            self._make_ready(Task(frame, nodes[node_id]))
+
+    def _make_ready(self, task: Task) -> None:
+        rank = task.frame.plan.rank[task.node.id]
+        heapq.heappush(self._ready, (-rank, task.frame.item.index, next(self._seq), task))
+
+    def _node_done(self, task: Task, outputs: dict[str, Any]) -> None:
+        frame = task.frame
+        if frame.item.finished:
+            return
+        node_id = task.node.id
+        frame.values[node_id] = outputs
+        frame.remaining -= 1
+        nodes = frame.plan.graph.nodes
+        waiting = frame.waiting
+        for successor in frame.plan.downstream[node_id]:
+            waiting[successor] -= 1
+            if waiting[successor] == 0:
+                self._make_ready(Task(frame, nodes[successor]))
+        if frame.remaining == 0:
+            self._frame_done(frame)
+
+    def _frame_done(self, frame: Frame) -> None:
+        graph = frame.plan.graph
+        outputs = {name: _resolve(frame, src) for name, src in graph.outputs.items()}
+        if frame.parent is None:
+            item = frame.item
+            item.result = join_outputs(graph.output_annotation, outputs)
+            self._finish_item(item)
+            return
+        parent, node_id, index = frame.parent
+        fanout = self._fanouts.get((id(parent), node_id))
+        if fanout is None:
+            return
+        fanout.results[index] = outputs
+        fanout.remaining -= 1
+        if fanout.remaining == 0:
+            del self._fanouts[(id(parent), node_id)]
+            task = fanout.task
+            if task.node.kind == "map":
+                ports = [port.name for port in task.node.outputs]
+                gathered = {p: [r[p] for r in fanout.results if r is not None] for p in ports}
+                self._node_done(task, gathered)
+            else:
+                self._node_done(task, fanout.results[0] or {})
+
+    # -- starting nodes -----------------------------------------------------------------------
+
+    def _start(self, task: Task) -> None:
+        frame = task.frame
+        if frame.item.finished:
+            return
+        node = task.node
+        kwargs = {port: _resolve(frame, src) for port, src in frame.plan.bindings[node.id]}
+        if node.kind == "call":
+            self._start_call(task, kwargs)
+        elif node.kind == "map":
+            self._start_map(task, kwargs)
+        else:
+            self._start_branch(task, kwargs)
+
+    def _start_call(self, task: Task, kwargs: dict[str, Any]) -> None:
+        target = task.node.target
+        assert isinstance(target, Component | Instance)
+        component = target.component if isinstance(target, Instance) else target
+        batch = component.options.batch
+        if batch is not None:
+            self._add_to_batch(task, kwargs, target, batch.max_size, batch.max_wait_ms)
+            return
+        call = Call(next(self._call_ids), target, kwargs)
+        self._submit(call, task, component.options.timeout)
+
+    def _submit(self, call: Call, tasks: Task | list[Task], timeout: float | None) -> None:
+        self._inflight[call.id] = tasks
+        self._calls[call.id] = call
+        if timeout is not None:
+            deadline = self.clock.now() + timeout
+            heapq.heappush(self._timers, (deadline, next(self._seq), _TIMEOUT, call.id))
+        if self.bus.active:
+            now = self.clock.now()
+            for task in tasks if isinstance(tasks, list) else (tasks,):
+                self.bus.publish(NodeStarted(self.id, task.frame.item.index, task.name,
+                                             task.attempt, now))
+        self.backend.submit(call, self._report)
+
+    def _report(self, call: Call, outcome: Outcome) -> None:
+        """Called by the backend, from any thread."""
+        self._queue.put((call, outcome))
+
+    def _add_to_batch(
+        self, task: Task, kwargs: dict[str, Any], target: Any, max_size: int, max_wait_ms: float
+    ) -> None:
+        key = id(target)
+        pending = self._batches.get(key)
+        if pending is None:
+            pending = self._batches[key] = _Batch()
+        pending.tasks.append((task, kwargs))
+        if len(pending.tasks) >= max_size:
+            self._flush(key)
+        elif len(pending.tasks) == 1:
+            deadline = self.clock.now() + max_wait_ms / 1000.0
+            heapq.heappush(self._timers,
+                           (deadline, next(self._seq), _FLUSH, (key, pending.generation)))
+
+    def _flush(self, key: int) -> None:
+        pending = self._batches.get(key)
+        if pending is None or not pending.tasks:
+            return
+        entries = [(t, kw) for t, kw in pending.tasks if not t.frame.item.finished]
+        pending.tasks = []
+        pending.generation += 1
+        if not entries:
+            return
+        target = entries[0][0].node.target
+        assert isinstance(target, Component | Instance)
+        call = Call(next(self._call_ids), target, batch=[kw for _, kw in entries])
+        component = target.component if isinstance(target, Instance) else target
+        self._submit(call, [t for t, _ in entries], component.options.timeout)
+
+    def _start_map(self, task: Task, kwargs: dict[str, Any]) -> None:
+        body = task.node.body
+        assert body is not None
+        elements = kwargs.pop("items")
+        try:
+            elements = list(elements)
+        except TypeError:
+            self._task_failed(task, TypeError(
+                f"legato.map needs a list, got {type(elements).__name__}"), retry=False)
+            return
+        if not elements:
+            self._node_done(task, {port.name: [] for port in task.node.outputs})
+            return
+        first = body.inputs[0].name
+        frame = task.frame
+        self._fanouts[(id(frame), task.node.id)] = _Fanout(task, len(elements))
+        plan = self._plan(body)
+        for index, element in enumerate(elements):
+            inputs = {first: element, **kwargs}
+            child = Frame(plan, inputs, frame.item, (frame, task.node.id, index),
+                          f"{task.name}[{index}]/")
+            self._start_frame(child)
+
+    def _start_branch(self, task: Task, kwargs: dict[str, Any]) -> None:
+        node = task.node
+        chosen, prefix = (node.body, "then.") if kwargs.get("condition") else (node.orelse, "else.")
+        if chosen is None:
+            self._node_done(task, {port.name: None for port in node.outputs})
+            return
+        inputs = {k[len(prefix):]: v for k, v in kwargs.items() if k.startswith(prefix)}
+        frame = task.frame
+        self._fanouts[(id(frame), node.id)] = _Fanout(task, 1)
+        path = f"{task.name}/{'then' if prefix == 'then.' else 'else'}/"
+        self._start_frame(Frame(self._plan(chosen), inputs, frame.item, (frame, node.id, 0), path))
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Start what is ready, then wait for one completion or timer, and handle it."""
+        ready = self._ready
+        while ready:
+            self._start(heapq.heappop(ready)[3])
+        if not self._finished_ready() and (self._inflight or self._timers or ready):
+            timeout = None
+            if self._timers:
+                timeout = self.clock.seconds_until(self._timers[0][0])
+            try:
+                message = self._queue.get(timeout=timeout) if timeout != 0 else None
+            except queue.Empty:
+                message = None
+            if message is not None:
+                self._handle(message)
+        elif not self._inflight and not self._timers and not ready and self._open:
+            raise RuntimeError("legato: run stalled with open items and nothing to do")  # pragma: no cover
+        while True:  # drain without blocking
+            try:
+                message = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._handle(message)
+        self._fire_timers()
+
+    def _finished_ready(self) -> bool:
+        if self.ordered:
+            return self._next_out in self._finished
+        return bool(self._finished)
+
+    def _handle(self, message: Any) -> None:
+        if message is _WAKE:
+            return
+        if message is _CANCEL:
+            raise RunCancelled(f"run {self.id} of '{self.graph.name}' was cancelled")
+        call, outcome = message
+        tasks = self._inflight.pop(call.id, None)
+        self._calls.pop(call.id, None)
+        if tasks is None:
+            return  # timed out or cancelled earlier: a late result, dropped
+        if isinstance(tasks, list):
+            self._batch_done(call, tasks, outcome)
+        elif outcome.error is not None:
+            self._task_failed(tasks, outcome.error, outcome=outcome)
+        else:
+            self._call_done(tasks, outcome, outcome.value)
+
+    def _call_done(self, task: Task, outcome: Outcome, value: Any) -> None:
+        node = task.node
+        component = node.component
+        assert component is not None
+        try:
+            outputs = split_outputs(component.output_annotation, value)
+        except (AttributeError, KeyError, TypeError) as exc:
+            self._task_failed(task, TypeError(
+                f"returned {type(value).__name__}, which lacks the declared outputs "
+                f"{', '.join(p.name for p in node.outputs)}: {exc}"), retry=False)
+            return
+        if self.bus.active:
+            self.bus.publish(NodeFinished(self.id, task.frame.item.index, task.name, task.attempt,
+                                          outcome.start, outcome.end, outcome.executor))
+        self._node_done(task, outputs)
+
+    def _batch_done(self, call: Call, tasks: list[Task], outcome: Outcome) -> None:
+        if outcome.error is None:
+            values = outcome.value
+            if not isinstance(values, list | tuple) or len(values) != len(tasks):
+                size = len(values) if isinstance(values, list | tuple) else type(values).__name__
+                error: BaseException = ValueError(
+                    f"batched component returned {size} results for a batch of {len(tasks)}; "
+                    "it must return a list with one result per input, in order")
+                for task in tasks:
+                    self._task_failed(task, error, outcome=outcome, retry=False)
+                return
+            for task, value in zip(tasks, values, strict=True):
+                self._call_done(task, outcome, value)
+            return
+        for task in tasks:
+            self._task_failed(task, outcome.error, outcome=outcome)
+
+    def _task_failed(
+        self,
+        task: Task,
+        error: BaseException,
+        *,
+        outcome: Outcome | None = None,
+        retry: bool = True,
+    ) -> None:
+        item = task.frame.item
+        if item.finished:
+            return
+        node = task.node
+        component = node.component
+        policy = component.options.retry if component is not None else None
+        will_retry = (
+            retry and policy is not None and task.attempt < policy.attempts
+            and policy.retries(error)
+        )
+        if self.bus.active:
+            start = outcome.start if outcome is not None else self.clock.now()
+            end = outcome.end if outcome is not None else self.clock.now()
+            self.bus.publish(NodeFailed(self.id, item.index, task.name, task.attempt, start, end,
+                                        f"{type(error).__name__}: {error}", will_retry))
+        if will_retry:
+            assert policy is not None
+            delay = policy.delay(task.attempt)
+            task.attempt += 1
+            heapq.heappush(self._timers,
+                           (self.clock.now() + delay, next(self._seq), _RETRY, task))
+            return
+        if isinstance(error, ComponentError) and error.node == task.name:
+            wrapped = error
+        else:
+            kind = ComponentTimeout if isinstance(error, TimeoutError) else ComponentError
+            wrapped = kind(f"{type(error).__name__}: {error}", node=task.name, item=item.index,
+                           attempt=task.attempt, location=node.location)
+            wrapped.__cause__ = error
+        self._fail_item(item, wrapped)
+
+    def _fire_timers(self) -> None:
+        timers = self._timers
+        now = self.clock.now()
+        while timers and timers[0][0] <= now:
+            _, _, kind, payload = heapq.heappop(timers)
+            if kind == _RETRY:
+                self._make_ready(payload)
+            elif kind == _FLUSH:
+                key, generation = payload
+                pending = self._batches.get(key)
+                if pending is not None and pending.generation == generation:
+                    self._flush(key)
+            else:
+                self._time_out(payload)
+
+    def _time_out(self, call_id: int) -> None:
+        tasks = self._inflight.pop(call_id, None)
+        call = self._calls.pop(call_id, None)
+        if tasks is None or call is None:
+            return
+        self.backend.cancel(call)
+        timeout = call.component.options.timeout
+        for task in tasks if isinstance(tasks, list) else (tasks,):
+            self._task_failed(task, TimeoutError(f"call took longer than timeout={timeout}s"))
+
+    def _shutdown(self, status: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_clock()
+        for call in list(self._calls.values()):
+            self.backend.cancel(call)
+        self._inflight.clear()
+        self._calls.clear()
+        if self._started and self.bus.active:
+            self.bus.publish(RunFinished(self.id, status, self.clock.now(), self._done,
+                                         self._failed))
+
+
+def _resolve(frame: Frame, source: Ref | Const) -> Any:
+    if source.__class__ is Const:
+        return source.value  # type: ignore[union-attr]
+    if source.node is None:  # type: ignore[union-attr]
+        return frame.inputs[source.port]  # type: ignore[union-attr]
+    return frame.values[source.node][source.port]  # type: ignore[union-attr]
+
+
+def bind_inputs(graph: Graph, raw: Mapping[str, Any], index: int | None = None) -> dict[str, Any]:
+    """Check and coerce one item's inputs against the graph's input ports.
+
+    Raises :class:`InputError` naming every missing, unknown or ill-typed input.
+    """
+    if not isinstance(raw, Mapping):
+        raise InputError(f"inputs must be a mapping of input name to value, got "
+                         f"{type(raw).__name__}", item=index)
+    problems: list[str] = []
+    bound: dict[str, Any] = {}
+    names = [port.name for port in graph.inputs]
+    for key in raw:
+        if key not in names:
+            problems.append(f"unknown input '{key}'; '{graph.name}' takes: "
+                            + ", ".join(str(p) for p in graph.inputs))
+    for port in graph.inputs:
+        if port.name in raw:
+            try:
+                bound[port.name] = port_types.coerce(raw[port.name], port.annotation)
+            except ValueError as exc:
+                problems.append(f"input '{port.name}' {exc}")
+        elif port.required:
+            problems.append(f"missing input '{port}'")
+        else:
+            bound[port.name] = port.default
+    if problems:
+        raise InputError("; ".join(problems), item=index)
+    return bound

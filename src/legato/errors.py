@@ -1,0 +1,172 @@
+"""Every exception legato raises, in one tree.
+
+::
+
+    LegatoError                 root: ``except legato.LegatoError`` catches all of ours
+    ├── GraphError              a pipeline or component is wrongly defined; carries every Problem
+    │   └── TracingError        a symbolic reference was used as a Python value in a pipeline body
+    ├── ConfigError             an option has a bad value (raised where it is declared)
+    ├── InputError              a run was given inputs that do not fit the pipeline's input ports
+    ├── ComponentError          a component raised or timed out: node, item, attempt; cause chained
+    │   └── ComponentTimeout    the call ran past the component's ``timeout``
+    └── RunError                the run itself could not go on (cancelled, a worker vanished)
+        └── RunCancelled        the run was cancelled (Ctrl-C, ``close()``, a cancelled task)
+
+Build-time errors (GraphError, ConfigError) and run-time errors (the rest) are kept apart: a
+GraphError means no node has run. Foreign exceptions are wrapped once, at the boundary where they
+enter legato, with the original chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LegatoError(Exception):
+    """Root of every error legato raises."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a graph: what, on which node, and where the user created that node.
+
+    ``node`` is None for problems of the whole pipeline (its inputs or outputs).
+    """
+
+    message: str
+    node: str | None = None
+    location: str | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.node is not None:
+            where = f"node '{self.node}'"
+            if self.location:
+                where += f" ({self.location})"
+            where += ": "
+        elif self.location:
+            where = f"({self.location}) "
+        return where + self.message
+
+
+class GraphError(LegatoError):
+    """Raised by the check (before anything runs) with every problem found, not only the first.
+
+    Who raises it: ``pipeline.check()``, and every run, which checks first; also the tracer when a
+    pipeline body cannot be traced at all. What to do: fix each listed problem; each names the node
+    and the file:line where that node was created.
+    """
+
+    def __init__(self, problems: list[Problem], *, pipeline: str | None = None) -> None:
+        self.problems = list(problems)
+        self.pipeline = pipeline
+        head = f"pipeline '{pipeline}'" if pipeline else "graph"
+        count = len(self.problems)
+        lines = [f"{head} has {count} problem{'s' if count != 1 else ''}:"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class TracingError(GraphError):
+    """A symbolic reference was used as if it held a value while a pipeline body was traced.
+
+    Raised at the offending line of the pipeline body (``if ref:``, ``len(ref)``, ``ref + 1``...).
+    What to do: move the computation into a component, or use ``legato.branch`` / ``legato.map``.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        super().__init__([Problem(message, location=location)])
+
+
+class ConfigError(LegatoError, ValueError):
+    """An option was given a value it cannot take; raised at once, where it was declared.
+
+    The message names the option, the value given, and what is valid.
+    """
+
+
+class InputError(LegatoError, ValueError):
+    """Inputs given to a run do not match the pipeline's input ports (missing, unknown, wrong type).
+
+    Raised before any node of that item runs. In ``map`` it fails only the item it belongs to.
+    """
+
+    def __init__(self, message: str, *, item: int | None = None) -> None:
+        self.item = item
+        prefix = f"item {item}: " if item is not None else ""
+        super().__init__(prefix + message)
+
+
+class ComponentError(LegatoError):
+    """A component raised (or timed out) while serving a call.
+
+    Carries ``node`` (the node's name in the graph), ``item`` (the index of the item in ``map``,
+    0 for ``run``), ``attempt`` (1-based) and ``location`` (where the node was created). The
+    component's own exception is chained as ``__cause__``, with its traceback.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        node: str,
+        item: int = 0,
+        attempt: int = 1,
+        location: str | None = None,
+    ) -> None:
+        self.node = node
+        self.item = item
+        self.attempt = attempt
+        self.location = location
+        self.detail = message
+        where = f" ({location})" if location else ""
+        super().__init__(
+            f"node '{node}'{where} failed on item {item}, attempt {attempt}: {message}"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:  # keep keyword fields across pickling
+        return (
+            _rebuild_component_error,
+            (type(self), self.detail, self.node, self.item, self.attempt, self.location),
+        )
+
+
+def _rebuild_component_error(
+    cls: type[ComponentError],
+    message: str,
+    node: str,
+    item: int,
+    attempt: int,
+    location: str | None,
+) -> ComponentError:
+    return cls(message, node=node, item=item, attempt=attempt, location=location)
+
+
+class ComponentTimeout(ComponentError):
+    """A component call ran longer than its ``timeout``; the call was abandoned (or its worker
+    process killed) and the retry policy applies."""
+
+
+class RunError(LegatoError):
+    """The run could not go on for a reason that is not one component's failure."""
+
+
+class RunCancelled(RunError):
+    """The run was cancelled: Ctrl-C, ``close()`` on a ``map`` iterator, or a cancelled task.
+
+    Everything in flight was stopped; results already returned stay valid.
+    """
+
+
+__all__ = [
+    "ComponentError",
+    "ComponentTimeout",
+    "ConfigError",
+    "GraphError",
+    "InputError",
+    "LegatoError",
+    "Problem",
+    "RunCancelled",
+    "RunError",
+    "TracingError",
+]

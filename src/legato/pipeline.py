@@ -1,0 +1,266 @@
+"""``@pipeline``: the user's function, traced once into a graph, and the ways to run it.
+
+A :class:`Pipeline` is what users hold: ``check()``, ``run()``, ``arun()``, ``map()``, and the
+graph's drawings. Running needs an engine; unless one is passed (``engine=``), a process-wide
+engine over the local backend is created on first use and closed at exit, so class components
+stay warm from one run to the next.
+
+Run options share the keyword namespace with the pipeline's inputs; the reserved names are
+``backend``, ``engine`` and ``resources``. A pipeline with an input of such a name takes its
+inputs as one mapping instead: ``p.run({"engine": "v8"})``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar, overload
+
+from legato import draw
+from legato.backends.local import LocalBackend
+from legato.check import problems as graph_problems
+from legato.component import TRACER, caller_location
+from legato.engine import Backend, Engine, Failure, OnError
+from legato.errors import ConfigError, GraphError, InputError, Problem
+from legato.graph import Graph
+from legato.tracing import trace
+
+_RESERVED = ("backend", "engine", "resources")
+_engine_lock = threading.Lock()
+_default_engine: Engine | None = None
+
+
+def default_engine() -> Engine:
+    """The process-wide engine over the local backend (created on first use)."""
+    global _default_engine
+    with _engine_lock:
+        if _default_engine is None:
+            _default_engine = Engine(LocalBackend())
+            atexit.register(_close_default_engine)
+        return _default_engine
+
+
+def _close_default_engine() -> None:
+    global _default_engine
+    with _engine_lock:
+        engine, _default_engine = _default_engine, None
+    if engine is not None:
+        engine.close()
+
+
+class Pipeline:
+    """A traced pipeline: an immutable graph plus the ways to check, draw and run it."""
+
+    def __init__(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.location = caller_location()
+        self._graph: Graph | None = None
+        self._checked: dict[tuple[tuple[str, float], ...], list[Problem]] = {}
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    # -- the graph ------------------------------------------------------------------------------
+
+    @property
+    def graph(self) -> Graph:
+        """The graph, traced on first access (so components defined later in a file resolve)."""
+        if self._graph is None:
+            with self._lock:
+                if self._graph is None:
+                    self._graph = trace(self.fn, name=self.name)
+        return self._graph
+
+    def __legato_graph__(self) -> Graph:
+        return self.graph
+
+    def problems(
+        self, *, engine: Engine | None = None, resources: Mapping[str, float] | None = None
+    ) -> list[Problem]:
+        """Everything the check finds, against the engine's backend capacity."""
+        capacity = dict((engine or default_engine()).backend.capacity())
+        capacity.update(resources or {})
+        key = tuple(sorted(capacity.items()))
+        found = self._checked.get(key)
+        if found is None:
+            found = self._checked[key] = graph_problems(self.graph, capacity=capacity)
+        return found
+
+    def check(
+        self, *, engine: Engine | None = None, resources: Mapping[str, float] | None = None
+    ) -> None:
+        """Raise :class:`GraphError` listing every problem; return quietly when there is none."""
+        try:
+            found = self.problems(engine=engine, resources=resources)
+        except GraphError as exc:
+            raise GraphError(exc.problems, pipeline=self.name) from None
+        if found:
+            raise GraphError(found, pipeline=self.name)
+
+    def to_mermaid(self) -> str:
+        """The graph as a Mermaid flowchart."""
+        return draw.to_mermaid(self.graph)
+
+    def to_dot(self) -> str:
+        """The graph as Graphviz DOT text."""
+        return draw.to_dot(self.graph)
+
+    def to_json(self) -> str:
+        """The graph as JSON (nodes, ports with their types, edges, options)."""
+        return draw.to_json(self.graph)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def _engine(self, engine: Engine | None, backend: str | Backend | None) -> Engine:
+        if engine is not None and backend is not None:
+            raise ConfigError("pass engine= or backend=, not both")
+        if engine is not None:
+            return engine
+        if backend is None or backend == "local":
+            return default_engine()
+        if isinstance(backend, str):
+            raise ConfigError(f"backend must be 'local' or a Backend object, got {backend!r}")
+        return Engine(backend)
+
+    def _items(self, items: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
+        inputs = self.graph.inputs
+        for item in items:
+            if isinstance(item, Mapping) or len(inputs) != 1:
+                yield item
+            else:
+                yield {inputs[0].name: item}
+
+    def map(
+        self,
+        items: Iterable[Any],
+        *,
+        window: int = 256,
+        ordered: bool = True,
+        on_error: OnError = "raise",
+        progress: bool = False,
+        engine: Engine | None = None,
+        backend: str | Backend | None = None,
+        resources: Mapping[str, float] | None = None,
+    ) -> Iterator[Any]:
+        """Run the pipeline on many items; yield each item's result.
+
+        ``items`` holds mappings of input name to value (or bare values when the pipeline has
+        one input). At most ``window`` items are in flight; calls to a batched component are
+        grouped across items. ``ordered``: results in input order (else as they finish).
+        ``on_error``: a failed item raises (``"raise"``), is left out (``"skip"``), or yields a
+        :class:`Failure` in its place (``"collect"``); no other item's result is lost.
+        """
+        chosen = self._engine(engine, backend)
+        self.check(engine=chosen, resources=resources)
+        run = chosen.start(self.graph, self._items(items), window=window, ordered=ordered,
+                           on_error=on_error)
+        if not progress:
+            return run.results()
+        from legato.observe.progress import with_progress
+
+        total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+        return with_progress(run, chosen.bus, total=total, label=self.name)
+
+    def run(
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        /,
+        *,
+        engine: Engine | None = None,
+        backend: str | Backend | None = None,
+        resources: Mapping[str, float] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the pipeline on one item and return its result (the declared return type).
+
+        Raises :class:`InputError` for inputs that do not fit, :class:`ComponentError` when a
+        component fails after its retries.
+        """
+        item = {**(inputs or {}), **kwargs}
+        results = self.map([item], engine=engine, backend=backend, resources=resources)
+        try:
+            result = next(iter(results))
+        except InputError as exc:
+            raise InputError(str(exc).removeprefix("item 0: ")) from None
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+        return result
+
+    async def arun(
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        /,
+        *,
+        engine: Engine | None = None,
+        backend: str | Backend | None = None,
+        resources: Mapping[str, float] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """``run`` for async code: awaits the result; cancelling the task cancels the run."""
+        chosen = self._engine(engine, backend)
+        self.check(engine=chosen, resources=resources)
+        item = {**(inputs or {}), **kwargs}
+        run = chosen.start(self.graph, [item])
+        results = run.results()
+
+        def drive() -> Any:
+            try:
+                return next(results)
+            finally:
+                results.close()
+
+        future = asyncio.get_running_loop().run_in_executor(None, drive)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            run.cancel()
+            try:
+                await future
+            except Exception:
+                pass
+            raise
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Inside another pipeline: inline this one. Outside: ``run`` it."""
+        tracer = TRACER.get()
+        if tracer is not None:
+            return tracer.call(self, args, kwargs)
+        names = [port.name for port in self.graph.inputs]
+        if len(args) > len(names):
+            raise InputError(f"'{self.name}' takes {len(names)} inputs, got {len(args)} positional")
+        return self.run(dict(zip(names, args, strict=False)), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name}>"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def pipeline(fn: Callable[..., Any], /) -> Pipeline: ...
+
+
+@overload
+def pipeline(*, name: str | None = None) -> Callable[[Callable[..., Any]], Pipeline]: ...
+
+
+def pipeline(
+    fn: Callable[..., Any] | None = None, /, *, name: str | None = None
+) -> Pipeline | Callable[[Callable[..., Any]], Pipeline]:
+    """Declare a pipeline: its parameters are the inputs, its body wires components together,
+    and what it returns (a reference, a dict, a NamedTuple or dataclass of references) are the
+    outputs. The body is traced once, on first use, never run with real values."""
+
+    def wrap(f: Callable[..., Any]) -> Pipeline:
+        return Pipeline(f, name=name)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+__all__ = ["Failure", "Pipeline", "default_engine", "pipeline"]
