@@ -133,8 +133,8 @@ REPLIES: tuple[Reply, ...] = (
     Reply("track_order", "I will send you a new tracking number by email in a few minutes."),
     Reply("return_item", "You can return any item within thirty days. I am emailing you a free "
                          "return label now."),
-    Reply("return_item", "I am sorry it arrived damaged. I have started a full refund, which "
-                         "reaches your account in three to five days."),
+    Reply("return_item", "Damaged goods are on us: I have started a full refund, which reaches "
+                         "your account in three to five days."),
     Reply("return_item", "We can exchange it for another size. Send it back with the label I am "
                          "emailing you, and the new size ships the same day."),
     Reply("cancel_order", "Done: your order is cancelled and you will not be charged."),
@@ -152,7 +152,7 @@ REPLIES: tuple[Reply, ...] = (
 )
 
 #: Said before the chosen reply when the caller sounds upset (VADER compound score below -0.3).
-APOLOGY = "I am really sorry about this."
+APOLOGY = "I understand this is frustrating, and I am sorry."
 
 
 class Utterance(NamedTuple):

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from legato import types as port_types
-from legato.component import Instance
 from legato.errors import GraphError, Problem
 from legato.graph import Const, Graph, Node, Ref
 
@@ -150,12 +149,6 @@ def _component_problems(node: Node, name: str, capacity: Capacity | None) -> lis
                 f"asks for {resource}={_amount(resource, amount)}, more than this backend's "
                 f"whole capacity of {_amount(resource, have)}; lower the request or run where "
                 f"there is more", node=name, location=node.location))
-    if isinstance(node.target, Instance) and component.options.instances > 1:
-        cpus = component.options.resources.cpus * component.options.instances
-        if capacity.get("cpus") is not None and cpus > capacity["cpus"] * 64:
-            found.append(Problem(
-                f"{component.options.instances} instances need {cpus:g} cpus in all",
-                node=name, location=node.location))
     return found
 
 
@@ -186,5 +179,3 @@ def _map_problems(graph: Graph, node: Node, name: str) -> list[Problem]:
 
 
 __all__ = ["Capacity", "check", "problems"]
-
-_ = Const  # re-exported type used in signatures above

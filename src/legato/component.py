@@ -41,7 +41,9 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb":
 def parse_bytes(value: int | float | str, *, option: str = "memory") -> int:
     """``"400MiB"`` -> 419430400; ``2e9`` -> 2000000000. Raises ConfigError on anything else."""
     if isinstance(value, bool):
-        raise ConfigError(f"{option} must be a size like 512MiB or a number of bytes, got {value!r}")
+        raise ConfigError(
+            f"{option} must be a size like 512MiB or a number of bytes; got {value!r}"
+        )
     if isinstance(value, int | float):
         number, unit = float(value), ""
     else:
@@ -553,7 +555,7 @@ def component(
     def wrap(fn: Callable[..., Any]) -> Component:
         if not callable(fn):
             raise ConfigError(f"@component decorates a function or a class, got {fn!r}")
-        call = fn.__call__ if inspect.isclass(fn) else fn  # type: ignore[operator]
+        call = fn.__call__ if inspect.isclass(fn) else fn
         default_executor: Executor = "async" if inspect.iscoroutinefunction(call) else "thread"
         options = _build_options(
             Options(executor=default_executor),

@@ -32,16 +32,17 @@ def to_mermaid(graph: Graph) -> str:
     """A Mermaid flowchart: inputs, one box per node, edges labelled with their ports."""
     lines = ["flowchart LR"]
     for port in graph.inputs:
-        lines.append(f'    in_{_safe(port.name)}(["{port.name}: {_esc(port_types.name(port.annotation))}"])')
+        label = _esc(f"{port.name}: {port_types.name(port.annotation)}")
+        lines.append(f'    in_{_safe(port.name)}(["{label}"])')
     for node in graph.nodes.values():
         shape = ("{{", "}}") if node.kind != "call" else ("[", "]")
         lines.append(f'    {_safe(node.id)}{shape[0]}"{_esc(_label(node))}"{shape[1]}')
     for name in graph.outputs:
         lines.append(f'    out_{_safe(name)}(["{_esc(name)}"])')
     for node in graph.nodes.values():
-        for port, source in node.inputs.items():
+        for port_name, source in node.inputs.items():
             if isinstance(source, Ref):
-                lines.append(f"    {_from(source)} -->|{_esc(port)}| {_safe(node.id)}")
+                lines.append(f"    {_from(source)} -->|{_esc(port_name)}| {_safe(node.id)}")
     for name, source in graph.outputs.items():
         if isinstance(source, Ref):
             lines.append(f"    {_from(source)} --> out_{_safe(name)}")
@@ -67,9 +68,9 @@ def to_dot(graph: Graph) -> str:
     for name in graph.outputs:
         lines.append(f'  out_{_safe(name)} [label="{_esc(name)}", shape=oval];')
     for node in graph.nodes.values():
-        for port, source in node.inputs.items():
+        for port_name, source in node.inputs.items():
             if isinstance(source, Ref):
-                lines.append(f'  {_from(source)} -> {_safe(node.id)} [label="{_esc(port)}"];')
+                lines.append(f'  {_from(source)} -> {_safe(node.id)} [label="{_esc(port_name)}"];')
     for name, source in graph.outputs.items():
         if isinstance(source, Ref):
             lines.append(f"  {_from(source)} -> out_{_safe(name)};")

@@ -117,7 +117,8 @@ class Ref:
 
 def _arith(symbol: str) -> Any:
     def op(self: Ref, *args: Any) -> Any:
-        self._misuse(f"operator {symbol} applied", "Do arithmetic and comparisons inside a component.")
+        self._misuse(f"operator {symbol} applied",
+                     "Do arithmetic and comparisons inside a component.")
 
     return op
 
@@ -146,7 +147,7 @@ class Outputs:
     def __getattr__(self, name: str) -> Ref:
         refs = object.__getattribute__(self, "_refs")
         if name in refs:
-            return refs[name]  # type: ignore[no-any-return]
+            return refs[name]
         if name.startswith("__"):
             raise AttributeError(name)
         available = ", ".join(f"{n}: {port_types.name(r.annotation)}" for n, r in refs.items())

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
 from legato import draw
@@ -61,7 +62,7 @@ class Pipeline:
         self._graph: Graph | None = None
         self._checked: dict[tuple[tuple[str, float], ...], list[Problem]] = {}
         self._lock = threading.Lock()
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     # -- the graph ------------------------------------------------------------------------------
 
@@ -144,7 +145,7 @@ class Pipeline:
         engine: Engine | None = None,
         backend: str | Backend | None = None,
         resources: Mapping[str, float] | None = None,
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Run the pipeline on many items; yield each item's result.
 
         ``items`` holds mappings of input name to value (or bare values when the pipeline has
@@ -186,9 +187,7 @@ class Pipeline:
         except InputError as exc:
             raise InputError(str(exc).removeprefix("item 0: ")) from None
         finally:
-            close = getattr(results, "close", None)
-            if close is not None:
-                close()
+            results.close()
         return result
 
     async def arun(
@@ -219,10 +218,8 @@ class Pipeline:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             run.cancel()
-            try:
+            with contextlib.suppress(Exception):
                 await future
-            except Exception:
-                pass
             raise
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -17,7 +17,6 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from legato import types as port_types
 from legato.component import (
     TRACER,
     Component,
@@ -42,7 +41,7 @@ Target = Component | Instance | GraphSource
 def graph_of(target: Any) -> Graph:
     """The graph of a pipeline, or a one-node graph around a component."""
     if hasattr(target, "__legato_graph__"):
-        return target.__legato_graph__()  # type: ignore[no-any-return]
+        return target.__legato_graph__()
     if isinstance(target, Component) and target.is_class:
         raise TracingError(
             f"class component '{target.name}' must be instantiated first: "
@@ -391,7 +390,7 @@ def _active(helper: str) -> Builder:
     return tracer
 
 
-def map(target: Target, items: Any, /, *args: Any, **kwargs: Any) -> Any:  # noqa: A001
+def map(target: Target, items: Any, /, *args: Any, **kwargs: Any) -> Any:
     """Inside a pipeline: run ``target(x, *args, **kwargs)`` for each ``x`` in ``items``.
 
     ``items`` is a reference to a list (or a constant list); the result is a reference to the

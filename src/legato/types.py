@@ -136,7 +136,8 @@ def list_item(tp: Any) -> Any | None:
     if is_any(tp):
         return Any
     origin = get_origin(tp) or tp
-    if isinstance(origin, type) and origin is not str and issubclass(origin, collections.abc.Sequence):
+    is_sequence = isinstance(origin, type) and issubclass(origin, collections.abc.Sequence)
+    if is_sequence and origin is not str:
         args = get_args(tp)
         return args[0] if args else Any
     return None
@@ -207,6 +208,7 @@ def coerce(value: object, tp: Any) -> object:
             f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
             for err in exc.errors()
         )
-        raise ValueError(f"expects {name(tp)}, got {type(value).__name__} {value!r:.80}: {reasons}") from None
+        got = f"{type(value).__name__} {value!r:.80}"
+        raise ValueError(f"expects {name(tp)}, got {got}: {reasons}") from None
     except TypeError as exc:  # an annotation pydantic cannot build a schema for
         raise ValueError(f"expects {name(tp)}, cannot validate: {exc}") from None

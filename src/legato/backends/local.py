@@ -15,6 +15,7 @@ free slot. A slot whose call was abandoned (timeout, cancel) is replaced by a fr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import threading
@@ -217,7 +218,7 @@ class LocalBackend:
                                             else None)
             function = None if isinstance(call.target, Instance) else self._function(call)
             value, start, end = slot.worker.call(function, _arguments(call))
-        except BaseException as exc:  # noqa: BLE001 - reported to the engine
+        except BaseException as exc:
             return Outcome(error=exc, start=start, end=time.monotonic(), executor="process")
         return Outcome(value=value, start=start, end=end, executor="process")
 
@@ -281,7 +282,7 @@ def _dumps(obj: Any) -> bytes:
     import cloudpickle
 
     try:
-        return cloudpickle.dumps(obj)  # type: ignore[no-any-return]
+        return cloudpickle.dumps(obj)
     except Exception as exc:
         raise TypeError(f"cannot send {type(obj).__name__} to a worker process: {exc}") from exc
 
@@ -289,10 +290,8 @@ def _dumps(obj: Any) -> bytes:
 def _close_object(obj: Any) -> None:
     close = getattr(obj, "close", None)
     if callable(close):
-        try:
+        with contextlib.suppress(Exception):  # a user's close() failing must not stop shutdown
             close()
-        except Exception:  # pragma: no cover - a user's close() failing must not stop shutdown
-            pass
 
 
 __all__ = ["Component", "LocalBackend", "machine_capacity"]

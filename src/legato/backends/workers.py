@@ -38,8 +38,9 @@ class Threads:
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
             if self._idle == 0 and len(self._threads) < self._limit:
-                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}",
-                                          daemon=True)
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+                )
                 self._threads.append(thread)
                 self._idle += 1
                 thread.start()
@@ -120,7 +121,9 @@ class WorkerProcess:
         child.close()
         self.alive = True
 
-    def call(self, function: tuple[str, bytes] | None, kwargs: dict[str, Any]) -> tuple[Any, float, float]:
+    def call(
+        self, function: tuple[str, bytes] | None, kwargs: dict[str, Any]
+    ) -> tuple[Any, float, float]:
         """Run one call in the process and return (value, start, end); raises its error."""
         try:
             self._conn.send((function, kwargs))
@@ -186,7 +189,7 @@ def _serve(conn: Any, init: bytes | None, parent: int) -> None:  # pragma: no co
             if asyncio.iscoroutine(value):
                 value = asyncio.run(value)
             conn.send((True, value, start, time.monotonic()))
-        except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+        except BaseException as exc:
             text = traceback.format_exc()
             try:
                 conn.send((False, (exc, text), start, time.monotonic()))

@@ -28,7 +28,7 @@ import itertools
 import queue
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -246,7 +246,7 @@ class Run:
         """Stop the run from any thread; the iterator raises RunCancelled."""
         self._queue.put(_CANCEL)
 
-    def results(self) -> Iterator[Any]:
+    def results(self) -> Generator[Any, None, None]:
         """Results as items finish: in input order when ``ordered``, else as they complete.
 
         Failed items raise (``on_error="raise"``), are left out (``"skip"``) or appear as
@@ -523,7 +523,7 @@ class Run:
             if message is not None:
                 self._handle(message)
         elif not self._inflight and not self._timers and not ready and self._open:
-            raise RuntimeError("legato: run stalled with open items and nothing to do")  # pragma: no cover
+            raise RuntimeError("legato: run stalled with open items and nothing to do")
         while True:  # drain without blocking
             try:
                 message = self._queue.get_nowait()
@@ -667,7 +667,7 @@ class Run:
 
 def _resolve(frame: Frame, source: Ref | Const) -> Any:
     if source.__class__ is Const:
-        return source.value  # type: ignore[union-attr]
+        return source.value
     if source.node is None:  # type: ignore[union-attr]
         return frame.inputs[source.port]  # type: ignore[union-attr]
     return frame.values[source.node][source.port]  # type: ignore[union-attr]

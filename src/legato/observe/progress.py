@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from legato.engine import EventBus, Run
 from legato.engine.events import Event, ItemFinished
 
 
-def with_progress(run: Run, bus: EventBus, *, total: int | None, label: str) -> Iterator[Any]:
+def with_progress(
+    run: Run, bus: EventBus, *, total: int | None, label: str
+) -> Generator[Any, None, None]:
     """Iterate ``run.results()`` while a progress bar (on stderr) shows items done and failed."""
     from rich.console import Console
     from rich.progress import (
