@@ -20,6 +20,7 @@ Run it with ``legato map examples/voice_agent/agent.py:agent data.jsonl -o out.j
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import threading
@@ -39,7 +40,7 @@ from voice_agent import domain  # noqa: E402
 from voice_agent.embeddings import MiniLM  # noqa: E402
 from voice_agent.speech import Audio, Synthesizer, load, write_wav  # noqa: E402
 
-#: Where ``Speak`` writes the agent's spoken replies unless told otherwise.
+#: Where ``Speak`` writes the agent's spoken replies, unless ``$VOICE_AGENT_REPLY_DIR`` is set.
 REPLY_DIR = Path(__file__).resolve().parent / "out" / "replies"
 
 
@@ -89,16 +90,20 @@ def build_language_model(sentences: list[str], directory: Path) -> tuple[Path, P
     return lm_path, dict_path
 
 
-@lg.component(cpus=1, memory="100MiB")
+@lg.component(cpus=1, memory="120MiB", executor="process")
 class Recognizer:
     """Speech to text with CMU PocketSphinx and a language model of the shop's domain.
+
+    It runs in a warm worker process (``executor="process"``): PocketSphinx holds the GIL while
+    it decodes, so in a thread it would stall every other stage of the agent. Alone in its
+    process it uses one core, and the rest of the pipeline has the other.
 
     Args:
         language_weight: How much the language model counts against the acoustics (PocketSphinx
             defaults to 6.5; a small closed-domain model earns more trust).
     """
 
-    def __init__(self, language_weight: float = 12.0) -> None:
+    def __init__(self, language_weight: float = 10.0) -> None:
         from pocketsphinx import Decoder, get_model_path
 
         with tempfile.TemporaryDirectory(prefix="voice-agent-lm-") as directory:
@@ -118,6 +123,9 @@ class Recognizer:
         if audio.rate != 16_000:
             raise ValueError(f"{audio.source}: the recogniser takes 16 kHz audio, got {audio.rate}")
         with self._lock:
+            # Start every recording from the same cepstral-mean estimate: otherwise it drifts
+            # from one utterance to the next, and results depend on the order of the items.
+            self._decoder.reinit_feat()
             self._decoder.start_utt()
             self._decoder.process_raw(audio.samples.tobytes(), full_utt=True)
             self._decoder.end_utt()
@@ -149,7 +157,7 @@ class Intent(NamedTuple):
     confidence: float
 
 
-@lg.component(cpus=0.5, memory="60MiB")
+@lg.component(cpus=0.5, memory="50MiB")
 class IntentClassifier:
     """What the caller wants, as one of :data:`voice_agent.domain.INTENTS`.
 
@@ -178,7 +186,7 @@ class IntentClassifier:
         return Intent(label=label, confidence=round(float(probabilities[best]), 3))
 
 
-@lg.component(cpus=1, memory="150MiB", batch=lg.Batch(max_size=16, max_wait_ms=5))
+@lg.component(cpus=1, memory="200MiB", batch=lg.Batch(max_size=16, max_wait_ms=5))
 class Embed:
     """all-MiniLM-L6-v2 sentence embeddings (384 floats, unit length), a batch at a time."""
 
@@ -190,7 +198,7 @@ class Embed:
         return self._model.encode(texts).tolist()
 
 
-@lg.component(cpus=0.5, memory="150MiB")
+@lg.component(cpus=0.5, memory="100MiB")
 class ChooseReply:
     """Pick the agent's answer: among the written replies for the intent, the nearest in meaning.
 
@@ -221,13 +229,16 @@ class Speak:
     """Say the reply with eSpeak NG and write it next to the others as ``<input name>.reply.wav``.
 
     Args:
-        out_dir: Directory of the reply WAVs.
+        out_dir: Directory of the reply WAVs; by default ``$VOICE_AGENT_REPLY_DIR``, else
+            :data:`REPLY_DIR`.
         voice: eSpeak NG voice of the agent.
         wpm: Speaking rate, words per minute.
     """
 
-    def __init__(self, out_dir: str = str(REPLY_DIR), voice: str = "en-us+f2", wpm: int = 165):
-        self._out_dir = Path(out_dir)
+    def __init__(
+        self, out_dir: str | None = None, voice: str = "en-us+f2", wpm: int = 165
+    ) -> None:
+        self._out_dir = Path(out_dir or os.environ.get("VOICE_AGENT_REPLY_DIR") or REPLY_DIR)
         self._voice = Synthesizer(voice=voice, wpm=wpm)
 
     def __call__(self, reply: str, path: str) -> str:

@@ -38,8 +38,9 @@ from voice_agent.speech import Synthesizer, write_wav
 
 VOICES: tuple[str, ...] = ("en-us", "en", "en+f3", "en+m3", "en-us+f2", "en-us+m7")
 SPEEDS: tuple[int, ...] = (140, 160, 175, 190)
-#: Sample rates of the written files, in turn (eSpeak speaks at 22050 Hz).
-RATES: tuple[int, ...] = (22_050, 22_050, 16_000, 22_050, 22_050, 44_100)
+#: Sample rates of the written files, in turn (eSpeak speaks at 22050 Hz). Five, so that the
+#: rates do not line up with the six voices.
+RATES: tuple[int, ...] = (22_050, 16_000, 22_050, 44_100, 22_050)
 #: Standard deviation of the added Gaussian noise (full scale 1.0): about -50 dBFS.
 NOISE = 0.003
 #: Room tone before and after the speech, in seconds.

@@ -62,6 +62,7 @@ class MiniLM:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = False  # return memory after each batch
         self._session = onnxruntime.InferenceSession(
             str(model_file()), sess_options=options, providers=["CPUExecutionProvider"]
         )

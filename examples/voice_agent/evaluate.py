@@ -67,10 +67,14 @@ class Latency:
 
 
 def latency_by_node(events: Iterable[dict[str, Any]]) -> dict[str, Latency]:
-    """Per node, the durations of its successful executions, in the order nodes first ran."""
+    """Per node, the durations of its successful executions, in the order nodes first ran.
+
+    ``events`` are the lines of ``legato map --events``: one per node execution (``node``,
+    ``item``, ``start``, ``end``, ``duration``, ``status``), plus item and run lines (no ``node``).
+    """
     durations: dict[str, list[float]] = defaultdict(list)
     for event in events:
-        if event.get("status", "ok") == "ok" and "node" in event:
+        if "node" in event and event.get("status", "ok") == "ok":
             durations[event["node"]].append(float(event["duration"]))
     return {node: Latency.of(values) for node, values in durations.items()}
 
@@ -82,10 +86,23 @@ def end_to_end(events: Iterable[dict[str, Any]], items: Iterable[int] | None = N
     """
     spans: dict[int, list[float]] = {}
     for event in events:
-        if "item" not in event:
+        if "node" not in event or "item" not in event:
             continue
         start, end = float(event["start"]), float(event["end"])
         span = spans.setdefault(int(event["item"]), [start, end])
         span[0], span[1] = min(span[0], start), max(span[1], end)
     keep = set(items) if items is not None else set(spans)
     return Latency.of(end - start for item, (start, end) in spans.items() if item in keep)
+
+
+def work_per_item(events: Iterable[dict[str, Any]], items: Iterable[int] | None = None) -> Latency:
+    """Per item, the sum of its node executions' durations: its latency on an idle agent.
+
+    (The three stages after recognition run in parallel, so this slightly overstates it.)
+    """
+    totals: dict[int, float] = defaultdict(float)
+    for event in events:
+        if "node" in event and "item" in event and event.get("status", "ok") == "ok":
+            totals[int(event["item"])] += float(event["duration"])
+    keep = set(items) if items is not None else set(totals)
+    return Latency.of(total for item, total in totals.items() if item in keep)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
@@ -35,9 +34,11 @@ class AudioError(ValueError):
     """A recording that cannot be used: unreadable, empty, silent, or at an unusable rate."""
 
 
-@dataclass(frozen=True, eq=False)
 class Audio:
     """A mono recording ready for recognition.
+
+    A plain class on purpose: legato splits a dataclass or NamedTuple return into several named
+    outputs, and a recording travels between components as one value.
 
     Attributes:
         samples: 16-bit PCM samples, one channel.
@@ -45,14 +46,20 @@ class Audio:
         source: Where the recording came from, for error messages.
     """
 
-    samples: np.ndarray
-    rate: int
-    source: str
+    __slots__ = ("rate", "samples", "source")
+
+    def __init__(self, samples: np.ndarray, rate: int, source: str) -> None:
+        self.samples = samples
+        self.rate = rate
+        self.source = source
 
     @property
     def seconds(self) -> float:
         """Duration of the recording."""
         return len(self.samples) / self.rate
+
+    def __repr__(self) -> str:
+        return f"Audio({self.source!r}, {self.seconds:.2f} s at {self.rate} Hz)"
 
 
 def load(path: str | Path, *, rate: int = TARGET_RATE) -> Audio:
@@ -143,6 +150,11 @@ class _Engine:
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _INITIALIZE_DONT_EXIT)
         if rate <= 0:
             raise RuntimeError(f"eSpeak NG failed to initialise (data at {data_path.decode()})")
+        # Some voice variants (the female ones) breathe: random noise from a generator that is
+        # seeded from the clock unless told otherwise. Seed it, so runs can be repeated.
+        if hasattr(lib, "espeak_ng_SetRandSeed"):
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+            lib.espeak_ng_SetRandSeed(0)
         self.rate = rate
         self._lib = lib
         self._chunks: list[np.ndarray] = []
@@ -201,6 +213,8 @@ class Synthesizer:
         """Sample rate of the synthesised audio (22050 Hz for eSpeak NG)."""
         return self._engine.rate
 
-    def __call__(self, text: str, *, voice: str | None = None, wpm: int | None = None) -> np.ndarray:
+    def __call__(
+        self, text: str, *, voice: str | None = None, wpm: int | None = None
+    ) -> np.ndarray:
         """Speak ``text``; returns 16-bit PCM samples at :attr:`rate`."""
         return self._engine.synthesize(text, voice or self.voice, wpm or self.wpm)

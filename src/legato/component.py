@@ -477,6 +477,8 @@ def _build_options(
         custom=res.custom if resources is None else tuple(sorted(resources.items())),
     )
     if isinstance(retries, int) and not isinstance(retries, bool):
+        if retries < 0:
+            raise ConfigError(f"retries must be >= 0 (retries after the first try), got {retries}")
         retries = Retry(attempts=retries + 1)
     if retries is not None and not isinstance(retries, Retry):
         raise ConfigError(f"retries must be a Retry(...) or a number of retries, got {retries!r}")

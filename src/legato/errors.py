@@ -74,8 +74,10 @@ class TracingError(GraphError):
     What to do: move the computation into a component, or use ``legato.branch`` / ``legato.map``.
     """
 
-    def __init__(self, message: str, *, location: str | None = None) -> None:
-        super().__init__([Problem(message, location=location)])
+    def __init__(
+        self, message: str, *, location: str | None = None, pipeline: str | None = None
+    ) -> None:
+        super().__init__([Problem(message, location=location)], pipeline=pipeline)
 
 
 class ConfigError(LegatoError, ValueError):

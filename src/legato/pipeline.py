@@ -12,7 +12,6 @@ inputs as one mapping instead: ``p.run({"engine": "v8"})``.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import functools
@@ -25,7 +24,7 @@ from legato.backends.local import LocalBackend
 from legato.check import problems as graph_problems
 from legato.component import TRACER, caller_location
 from legato.engine import Backend, Engine, Failure, OnError
-from legato.errors import ConfigError, GraphError, InputError, Problem
+from legato.errors import ConfigError, GraphError, InputError, Problem, TracingError
 from legato.graph import Graph
 from legato.tracing import trace
 
@@ -96,6 +95,10 @@ class Pipeline:
         """Raise :class:`GraphError` listing every problem; return quietly when there is none."""
         try:
             found = self.problems(engine=engine, resources=resources)
+        except TracingError as exc:  # keep the class: callers catch TracingError
+            problem = exc.problems[0]
+            raise TracingError(problem.message, location=problem.location,
+                               pipeline=self.name) from None
         except GraphError as exc:
             raise GraphError(exc.problems, pipeline=self.name) from None
         if found:
@@ -201,6 +204,8 @@ class Pipeline:
         **kwargs: Any,
     ) -> Any:
         """``run`` for async code: awaits the result; cancelling the task cancels the run."""
+        import asyncio
+
         chosen = self._engine(engine, backend)
         self.check(engine=chosen, resources=resources)
         item = {**(inputs or {}), **kwargs}

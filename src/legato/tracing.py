@@ -225,7 +225,9 @@ class Builder:
         *,
         location: str | None,
     ) -> Graph:
-        outputs, problems = _collect_outputs(returned, annotation)
+        outputs, problems = _collect_outputs(returned, annotation, self.nodes)
+        problems = [p if p.location else dataclasses.replace(p, location=location)
+                    for p in problems]
         if output_fields(annotation) is None and list(outputs) != ["out"]:
             annotation = dict[str, Any]
         return Graph(
@@ -290,7 +292,7 @@ def _bind(
 
 
 def _collect_outputs(
-    returned: Any, annotation: Any
+    returned: Any, annotation: Any, nodes: Mapping[str, Node]
 ) -> tuple[dict[str, Source], list[Problem]]:
     """Turn what a pipeline body returned into named outputs."""
     problems: list[Problem] = []
@@ -318,9 +320,13 @@ def _collect_outputs(
                 continue
             for name, ref in pairs:
                 if name in outputs:
+                    first = outputs[name]
+                    given = first.label if isinstance(first, Ref) else repr(first)
+                    node = nodes.get(ref.node) if ref.node is not None else None
                     problems.append(Problem(
-                        f"duplicate output name '{name}' in the returned tuple; return a dict "
-                        "or a NamedTuple to name each output"))
+                        f"duplicate output name '{name}' in the returned tuple (given by "
+                        f"{given} and {ref.label}); return a dict or a NamedTuple to name "
+                        "each output", node=ref.node, location=node.location if node else None))
                 outputs[name] = ref
         return outputs, problems
     if returned is None:

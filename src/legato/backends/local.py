@@ -14,12 +14,13 @@ free slot. A slot whose call was abandoned (timeout, cancel) is replaced by a fr
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
+import inspect
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -55,7 +56,8 @@ class _Slot:
 class _Pool:
     """``size`` slots and the calls waiting for one."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, owner: Component) -> None:
+        self.owner = owner  # held, so the id() in the pool's key is not reused while it lives
         self.idle: list[_Slot] = [_Slot() for _ in range(size)]
         self.waiting: deque[tuple[Call, Callable[[_Slot], None]]] = deque()
         self.busy: dict[int, _Slot] = {}
@@ -82,9 +84,12 @@ class LocalBackend:
         self._loop = EventLoop()
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
-        self._running: dict[int, tuple[_Pool, _Slot] | Any] = {}
+        self._running: dict[int, tuple[_Pool, _Slot]] = {}
         self._abandoned: set[int] = set()
-        self._pickled: dict[int, tuple[str, bytes]] = {}
+        self._futures: dict[int, Any] = {}  # async calls' futures, instance slots' included
+        # by component object, not id(): an id is reused once its component is collected
+        self._pickled: weakref.WeakKeyDictionary[Component, tuple[str, bytes]] = (
+            weakref.WeakKeyDictionary())
         self._closed = False
 
     # -- the Backend protocol -----------------------------------------------------------------
@@ -115,7 +120,10 @@ class LocalBackend:
                         del pool.waiting[index]
                         return
             running = self._running.pop(call.id, None)
+            future = self._futures.pop(call.id, None)
             self._abandoned.add(call.id)
+        if future is not None:
+            future.cancel()
         if isinstance(running, tuple):
             pool, slot = running
             if slot.worker is not None:
@@ -124,8 +132,6 @@ class LocalBackend:
                 pool.busy.pop(call.id, None)
                 pool.idle.append(_Slot())
             self._drain(pool)
-        elif running is not None and hasattr(running, "cancel"):
-            running.cancel()
 
     def close(self) -> None:
         self._closed = True
@@ -144,13 +150,15 @@ class LocalBackend:
     def _pool(self, call: Call) -> _Pool:
         target = call.target
         if isinstance(target, Instance):
-            key, size = target.key(), target.component.options.instances
+            # the same component object (a class redefined under the same name is another)
+            key = f"{target.key()}@{id(target.component)}"
+            size = target.component.options.instances
         else:
             key, size = f"fn:{target.qualname}", max(1, int(self._capacity["cpus"]))
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                pool = self._pools[key] = _Pool(size)
+                pool = self._pools[key] = _Pool(size, owner=call.component)
             return pool
 
     def _acquire(self, pool: _Pool, call: Call, start: Callable[[_Slot], None]) -> None:
@@ -224,14 +232,15 @@ class LocalBackend:
 
     def _function(self, call: Call) -> tuple[str, bytes]:
         component = call.component
-        key = id(component)
-        pickled = self._pickled.get(key)
+        pickled = self._pickled.get(component)
         if pickled is None:
             blob = _dumps(component.target)
-            pickled = self._pickled[key] = (hashlib.sha1(blob).hexdigest(), blob)
+            pickled = self._pickled[component] = (hashlib.sha1(blob).hexdigest(), blob)
         return pickled
 
     def _start_async(self, call: Call, done: Done, target: Callable[..., Any]) -> None:
+        import asyncio
+
         async def run() -> Outcome:
             start = time.monotonic()
             try:
@@ -246,12 +255,15 @@ class LocalBackend:
 
         future = self._loop.submit(run())
         with self._lock:
-            self._running.setdefault(call.id, future)
+            self._futures[call.id] = future
+            abandoned = call.id in self._abandoned  # cancelled while it was being started
+        if abandoned:
+            future.cancel()
 
         def report(f: Any) -> None:
             with self._lock:
-                if self._running.get(call.id) is future:
-                    del self._running[call.id]
+                if self._futures.get(call.id) is future:
+                    del self._futures[call.id]
             if not f.cancelled():
                 done(call, f.result())
 
@@ -271,7 +283,9 @@ def _execute(target: Callable[..., Any], call: Call) -> Outcome:
     executor = call.component.options.executor
     try:
         value = target(**_arguments(call))
-        if asyncio.iscoroutine(value):
+        if inspect.iscoroutine(value):
+            import asyncio
+
             value = asyncio.run(value)
     except Exception as exc:
         return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)

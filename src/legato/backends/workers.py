@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import multiprocessing
 import os
 import queue
@@ -71,10 +71,12 @@ class EventLoop:
     """One asyncio event loop on a daemon thread, started on first use."""
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: Any = None
         self._lock = threading.Lock()
 
-    def loop(self) -> asyncio.AbstractEventLoop:
+    def loop(self) -> Any:
+        import asyncio
+
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
@@ -83,6 +85,8 @@ class EventLoop:
             return self._loop
 
     def submit(self, coro: Any) -> Future[Any]:
+        import asyncio
+
         return asyncio.run_coroutine_threadsafe(coro, self.loop())
 
     def close(self) -> None:
@@ -125,9 +129,12 @@ class WorkerProcess:
         self, function: tuple[str, bytes] | None, kwargs: dict[str, Any]
     ) -> tuple[Any, float, float]:
         """Run one call in the process and return (value, start, end); raises its error."""
+        import cloudpickle  # both ways: classes of a file loaded by path travel by value
+
+        message = cloudpickle.dumps((function, kwargs))
         try:
-            self._conn.send((function, kwargs))
-            ok, payload, start, end = self._conn.recv()
+            self._conn.send_bytes(message)
+            ok, payload, start, end = cloudpickle.loads(self._conn.recv_bytes())
         except (EOFError, OSError, BrokenPipeError) as exc:
             self.alive = False
             code = self.process.exitcode
@@ -171,11 +178,12 @@ def _serve(conn: Any, init: bytes | None, parent: int) -> None:  # pragma: no co
     functions: dict[str, Callable[..., Any]] = {}
     while True:
         try:
-            function, kwargs = conn.recv()
+            message = conn.recv_bytes()
         except (EOFError, OSError):
             return
         start = time.monotonic()
         try:
+            function, kwargs = cloudpickle.loads(message)
             if function is None:
                 if obj is None:
                     obj = cloudpickle.loads(init).build()
@@ -186,12 +194,16 @@ def _serve(conn: Any, init: bytes | None, parent: int) -> None:  # pragma: no co
                 if target is None:
                     target = functions[key] = cloudpickle.loads(blob)
             value = target(**kwargs)
-            if asyncio.iscoroutine(value):
+            if inspect.iscoroutine(value):
+                import asyncio
+
                 value = asyncio.run(value)
-            conn.send((True, value, start, time.monotonic()))
+            conn.send_bytes(cloudpickle.dumps((True, value, start, time.monotonic())))
         except BaseException as exc:
             text = traceback.format_exc()
             try:
-                conn.send((False, (exc, text), start, time.monotonic()))
+                reply = cloudpickle.dumps((False, (exc, text), start, time.monotonic()))
             except Exception:
-                conn.send((False, (RuntimeError(repr(exc)), text), start, time.monotonic()))
+                reply = cloudpickle.dumps(
+                    (False, (RuntimeError(repr(exc)), text), start, time.monotonic()))
+            conn.send_bytes(reply)
