@@ -191,6 +191,33 @@ def test_async_class_component_timeout_cancels_its_task(
     assert cancelled.wait(WAIT)
 
 
+@pytest.mark.parametrize("executor", ["inline", "thread", "async"])
+def test_a_component_raising_system_exit_fails_its_item_instead_of_hanging_the_run(
+    engine: lg.Engine, executor: str
+) -> None:
+    """Regression: only Exception was caught around a call, so a BaseException such as
+    SystemExit killed the worker thread (or the task) without a report and the run hung."""
+    if executor == "async":
+
+        async def bail(x: int) -> int:
+            raise SystemExit(f"bye {x}")
+    else:
+
+        def bail(x: int) -> int:
+            raise SystemExit(f"bye {x}")
+
+    component = lg.component(executor=executor)(bail)
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return component(x)
+
+    run = Background(lambda: list(p.map([1, 2], engine=engine, on_error="collect")))
+    results = run.result()
+    assert [r.error.detail for r in results] == ["SystemExit: bye 1", "SystemExit: bye 2"]
+    assert all(isinstance(r.error.__cause__, SystemExit) for r in results)
+
+
 def test_class_components_work_on_every_in_process_executor(engine: lg.Engine) -> None:
     builds: list[str] = []
 

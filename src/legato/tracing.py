@@ -21,6 +21,7 @@ from legato.component import (
     TRACER,
     Component,
     Instance,
+    Options,
     Port,
     caller_location,
     output_fields,
@@ -259,7 +260,80 @@ def _source(value: Any) -> Source:
             f"a component or pipeline ({value!r}) passed as a value; call it to get its output",
             location=caller_location(),
         )
+    if isinstance(value, list | tuple | dict) and _holds_refs(value):
+        return _collect(value)
     return Const(value)
+
+
+def _holds_refs(value: Any) -> bool:
+    if isinstance(value, Ref | Outputs):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_holds_refs(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_refs(v) for v in value.values())
+    return False
+
+
+def _collect(value: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Ref:
+    """A list, tuple or dict literal holding references becomes a ``collect`` node that builds
+    the container at run time from the referenced values: ``total([a, b])`` just works."""
+    refs: list[Ref] = []
+
+    def template(v: Any) -> Any:
+        if isinstance(v, Outputs):
+            raise TracingError("several named outputs inside a container; pick one output",
+                               location=caller_location())
+        if isinstance(v, Ref):
+            refs.append(v)
+            return _Slot(len(refs) - 1)
+        if isinstance(v, list | tuple):
+            return type(v)(template(x) for x in v)
+        if isinstance(v, dict):
+            return {k: template(x) for k, x in v.items()}
+        return v
+
+    shape = template(value)
+
+    def collect(**parts: Any) -> Any:
+        return _fill(shape, [parts[f"p{i}"] for i in range(len(refs))])
+
+    kind = type(value)
+    element: Any = Any
+    if kind is list:
+        element_types = {v.annotation if isinstance(v, Ref) else type(v) for v in value}
+        element = element_types.pop() if len(element_types) == 1 else Any
+    params = [inspect.Parameter(f"p{i}", inspect.Parameter.KEYWORD_ONLY, annotation=r.annotation)
+              for i, r in enumerate(refs)]
+    returns: Any = list[element] if kind is list else (dict[Any, Any] if kind is dict else tuple)
+    collect.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
+    collect.__annotations__ = {**{f"p{i}": r.annotation for i, r in enumerate(refs)},
+                               "return": returns}
+    component = Component(collect, Options(executor="inline"), name="collect")
+    tracer = TRACER.get()
+    assert isinstance(tracer, Builder)
+    result = tracer.call(component, (), {f"p{i}": r for i, r in enumerate(refs)})
+    assert isinstance(result, Ref)
+    return result
+
+
+class _Slot:
+    """Where the i-th referenced value goes in a collected container."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def _fill(shape: Any, values: list[Any]) -> Any:
+    if isinstance(shape, _Slot):
+        return values[shape.index]
+    if isinstance(shape, list | tuple):
+        return type(shape)(_fill(x, values) for x in shape)
+    if isinstance(shape, dict):
+        return {k: _fill(x, values) for k, x in shape.items()}
+    return shape
 
 
 def _bind(

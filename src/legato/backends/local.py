@@ -222,8 +222,13 @@ class LocalBackend:
         start = time.monotonic()
         try:
             if slot.worker is None or not slot.worker.alive:
-                slot.worker = WorkerProcess(_dumps(call.target) if isinstance(call.target, Instance)
-                                            else None)
+                init = _dumps(call.target) if isinstance(call.target, Instance) else None
+                slot.worker = WorkerProcess(init)
+                with self._lock:
+                    abandoned = call.id in self._abandoned
+                if abandoned:  # cancelled while the worker started: cancel() may not have seen it
+                    slot.worker.kill()
+                    raise RuntimeError("call cancelled while its worker process started")
             function = None if isinstance(call.target, Instance) else self._function(call)
             value, start, end = slot.worker.call(function, _arguments(call))
         except BaseException as exc:
@@ -249,7 +254,7 @@ class LocalBackend:
                     value = await value
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: it must come back as the outcome
                 return Outcome(error=exc, start=start, end=time.monotonic(), executor="async")
             return Outcome(value=value, start=start, end=time.monotonic(), executor="async")
 
@@ -288,6 +293,10 @@ def _execute(target: Callable[..., Any], call: Call) -> Outcome:
 
             value = asyncio.run(value)
     except Exception as exc:
+        return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
+    except BaseException as exc:  # SystemExit & co.: still this call's outcome, or the run hangs
+        if isinstance(exc, KeyboardInterrupt) and executor == "inline":
+            raise  # Ctrl-C on the engine's own thread stops the run
         return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
     return Outcome(value=value, start=start, end=time.monotonic(), executor=executor)
 

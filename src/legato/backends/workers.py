@@ -171,8 +171,12 @@ def _watch_parent(parent: int) -> None:
 
 
 def _serve(conn: Any, init: bytes | None, parent: int) -> None:  # pragma: no cover - child side
+    import signal
+
     import cloudpickle
 
+    # Ctrl-C in a terminal reaches the whole process group; the driver decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     obj: Any = None
     functions: dict[str, Callable[..., Any]] = {}
