@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from legato.cli import jsonable, parse_inputs
-from legato.loader import SpecError, load
+from legato.errors import SpecError
+from legato.loader import load
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = "tests/fixtures/cli_pipelines.py"

@@ -32,8 +32,8 @@ from typer.exceptions import TyperException
 
 from legato import __version__
 from legato.engine import Failure
-from legato.errors import ComponentError, InputError, LegatoError
-from legato.loader import SpecError, load
+from legato.errors import ComponentError, InputError, LegatoError, SpecError
+from legato.loader import load
 from legato.pipeline import Pipeline, default_engine
 
 app = typer.Typer(

@@ -9,8 +9,10 @@
     ├── InputError              a run was given inputs that do not fit the pipeline's input ports
     ├── ComponentError          a component raised or timed out: node, item, attempt; cause chained
     │   └── ComponentTimeout    the call ran past the component's ``timeout``
-    └── RunError                the run itself could not go on (cancelled, a worker vanished)
-        └── RunCancelled        the run was cancelled (Ctrl-C, ``close()``, a cancelled task)
+    ├── RunError                the run itself could not go on (cancelled, a worker vanished)
+    │   └── RunCancelled        the run was cancelled (Ctrl-C, ``close()``, a cancelled task)
+    └── LoadError               a pipeline file or module failed while it was imported
+        └── SpecError           a ``FILE:PIPELINE`` spec names nothing that can be loaded
 
 Build-time errors (GraphError, ConfigError) and run-time errors (the rest) are kept apart: a
 GraphError means no node has run. Foreign exceptions are wrapped once, at the boundary where they
@@ -160,6 +162,23 @@ class RunCancelled(RunError):
     """
 
 
+class LoadError(LegatoError):
+    """A pipeline file or module failed while it was imported.
+
+    Raised by :func:`load`; the message names the file and line where it failed and the error
+    (``agent.py:12: ModuleNotFoundError: No module named 'sklearn'``), the original is chained.
+    What to do: fix the file, or install what it imports.
+    """
+
+
+class SpecError(LoadError):
+    """A ``FILE:PIPELINE`` spec names nothing that can be loaded.
+
+    No such file or module, no such pipeline in it, or an object that is not a pipeline. The
+    message lists the pipelines the file does define, when it could be imported.
+    """
+
+
 __all__ = [
     "ComponentError",
     "ComponentTimeout",
@@ -167,8 +186,10 @@ __all__ = [
     "GraphError",
     "InputError",
     "LegatoError",
+    "LoadError",
     "Problem",
     "RunCancelled",
     "RunError",
+    "SpecError",
     "TracingError",
 ]

@@ -31,25 +31,8 @@ from pathlib import Path
 from types import ModuleType
 
 from legato.component import Component
-from legato.errors import LegatoError
+from legato.errors import LoadError, SpecError
 from legato.pipeline import Pipeline
-
-
-class LoadError(LegatoError):
-    """A pipeline file or module failed while it was imported.
-
-    Raised by :func:`load`; the message names the file and line where it failed and the error
-    (``agent.py:12: ModuleNotFoundError: No module named 'sklearn'``), the original is chained.
-    What to do: fix the file, or install what it imports.
-    """
-
-
-class SpecError(LoadError):
-    """A ``FILE:PIPELINE`` spec names nothing that can be loaded.
-
-    No such file or module, no such pipeline in it, or an object that is not a pipeline. The
-    message lists the pipelines the file does define, when it could be imported.
-    """
 
 
 def load(spec: str) -> Pipeline:

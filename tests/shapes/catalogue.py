@@ -226,6 +226,17 @@ def branch_to_map(n: int) -> list[int] | None:
     return lg.branch(is_even(n), row, None, n)
 
 
+@lg.pipeline
+def list_literal_fan_in(x: int) -> int:
+    """A list literal of references becomes a node that gathers them."""
+    return total([inc(x), double(x), neg(x), 5])
+
+
+@lg.pipeline
+def map_over_list_literal(x: int) -> list[int]:
+    return lg.map(double, [inc(x), x, neg(x)])
+
+
 WIDTH = 512
 
 
@@ -317,6 +328,10 @@ SHAPES: tuple[Shape, ...] = (
           lambda n: [(2 * i if i % 2 == 0 else -i) + 1 for i in range(n)], 2),
     Shape("branch_to_map", branch_to_map, _ns(0, 3, 4),
           lambda n: [i + 1 for i in range(n)] if n % 2 == 0 else None, 2),
+    Shape("list_literal_fan_in", list_literal_fan_in, _xs(0, 1, 5, -3),
+          lambda x: (x + 1) + 2 * x - x + 5, 5),
+    Shape("map_over_list_literal", map_over_list_literal, _xs(0, 1, 5, -3),
+          lambda x: [2 * (x + 1), 2 * x, -2 * x], 3),
     Shape("wide", wide, _xs(0, 1, 2),
           lambda x: x * sum(range(WIDTH)), 2 * WIDTH - 1),
 )
