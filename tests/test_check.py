@@ -220,6 +220,32 @@ def test_check_rejects_a_graph_input_of_the_wrong_type(small: lg.Engine, where: 
     assert where("# graph input") in str(problem)
 
 
+def test_check_rejects_a_type_hint_that_cannot_be_resolved(
+    small: lg.Engine, where: Where
+) -> None:
+    """This module uses ``from __future__ import annotations``: a class local to a function
+    cannot be found when the hints are resolved. The other hints must still resolve."""
+
+    class Local(NamedTuple):
+        a: int
+
+    @lg.component
+    def local_return(x: int) -> Local:
+        return Local(x)
+
+    assert local_return.inputs[0].annotation is int
+
+    @lg.pipeline
+    def p(x: int):
+        return local_return(x)  # unresolved hint
+
+    problem = _only(p, small)
+    assert problem.node == "local_return"
+    assert ("component 'local_return': the type hint 'Local' of the return type names something "
+            "that cannot be found from its module") in str(problem)
+    assert where("# unresolved hint") in str(problem)
+
+
 # -- batching -------------------------------------------------------------------------------
 
 
@@ -381,14 +407,16 @@ def test_check_rejects_duplicate_output_names(small: lg.Engine, where: Where) ->
         assert where("# second scores") in str(problem)
 
 
-def test_check_rejects_a_returned_tuple_holding_a_constant(small: lg.Engine) -> None:
-    @lg.pipeline
+def test_check_rejects_a_returned_tuple_holding_a_constant(
+    small: lg.Engine, where: Where
+) -> None:
+    @lg.pipeline  # pipeline defined here
     def p(x: int):
         return ident(x), 3
 
     problem = _only(p, small)
     assert "a returned tuple may hold only component outputs, got 3" in str(problem)
-    assert "test_check.py:" in str(problem)  # the pipeline's own location
+    assert where("# pipeline defined here") in str(problem)  # no node: the pipeline's place
 
 
 def test_check_rejects_map_over_a_non_list(small: lg.Engine, where: Where) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -316,6 +316,61 @@ def test_a_batched_component_that_raises_fails_every_item_of_its_batch(
                                                                          (3, ValueError)]
 
 
+def test_a_failed_batch_is_retried_together_after_its_backoff(
+    clocked: lg.Engine, clock: WatchedClock, clocked_events: Events
+) -> None:
+    batches: list[tuple[float, list[int]]] = []
+
+    @lg.component(batch=lg.Batch(max_size=3, max_wait_ms=60_000), executor="inline",
+                  retries=lg.Retry(attempts=2, backoff=1.0))
+    def flaky(xs: list[int]) -> list[int]:
+        batches.append((clock.now(), list(xs)))
+        if len(batches) == 1:
+            raise ConnectionError("down")
+        return [x + 1 for x in xs]
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return flaky(x)
+
+    run = Background(lambda: list(p.map([0, 1, 2], engine=clocked)))
+    clocked_events.wait_for(lambda e: len(clocked_events.failed()) == 3)
+    clock.wait_idle()
+    clock.advance(0.5)
+    clock.wait_idle()
+    assert batches == [(0.0, [0, 1, 2])]
+    clock.advance(0.5)
+    assert run.result() == [1, 2, 3]
+    assert batches == [(0.0, [0, 1, 2]), (1.0, [0, 1, 2])]
+
+
+def test_a_batch_past_its_timeout_fails_each_of_its_items(
+    clocked: lg.Engine, clock: WatchedClock
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    @lg.component(batch=lg.Batch(max_size=2, max_wait_ms=60_000), timeout=3.0)
+    def slow(xs: list[int]) -> list[int]:
+        entered.set()
+        release.wait(WAIT)
+        return xs
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return slow(x)
+
+    run = Background(lambda: list(p.map([0, 1], engine=clocked, on_error="collect")))
+    try:
+        assert entered.wait(WAIT)
+        clock.wait_idle()
+        clock.advance(3.0)
+        results = run.result()
+    finally:
+        release.set()
+    assert [(r.index, type(r.error)) for r in results] == [(0, lg.ComponentTimeout),
+                                                           (1, lg.ComponentTimeout)]
+
+
 # -- map: window, order, errors ------------------------------------------------------------
 
 
@@ -513,6 +568,42 @@ def test_a_failure_inside_a_map_fails_the_whole_item_naming_the_element(
     assert results[0] == [0, 200]
     assert results[2] == [800]
     assert results[1].error.node == "map_explode_on_odd[1]/explode_on_odd"
+
+
+def test_mapping_over_a_value_that_is_not_a_list_at_run_time_fails_the_item(
+    engine: lg.Engine,
+) -> None:
+    @lg.component
+    def anything(x: int) -> Any:
+        return x  # declared Any: the check cannot tell it is not a list
+
+    @lg.pipeline
+    def p(x: int) -> list[int]:
+        return lg.map(explode_on_odd, anything(x))
+
+    with pytest.raises(lg.ComponentError, match=r"legato\.map needs a list, got int") as info:
+        p.run(x=2, engine=engine)
+    assert info.value.node == "map_explode_on_odd"
+
+
+class Pair(NamedTuple):
+    a: int
+    b: int
+
+
+def test_a_return_value_lacking_the_declared_outputs_fails_clearly(engine: lg.Engine) -> None:
+    @lg.component
+    def liar(x: int) -> Pair:
+        return x  # type: ignore[return-value]
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return liar(x).a
+
+    with pytest.raises(lg.ComponentError, match="returned int, which lacks the declared outputs "
+                                                "a, b") as info:
+        p.run(x=1, engine=engine)
+    assert info.value.node == "liar"
 
 
 # -- inputs ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ object once per instance slot, on the worker that hosts it, and keeps it warm ac
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -209,18 +210,38 @@ def output_fields(annotation: Any) -> tuple[tuple[str, Any], ...] | None:
 def _hints(obj: Any) -> dict[str, Any]:
     try:
         return get_type_hints(obj, include_extras=True)
-    except Exception:
-        return dict(getattr(obj, "__annotations__", {}))
+    except Exception:  # one name it cannot resolve: resolve the others one by one
+        module = sys.modules.get(getattr(obj, "__module__", "") or "")
+        namespace = {**(vars(module) if module else {}), **getattr(obj, "__globals__", {})}
+        hints = {}
+        for key, hint in dict(getattr(obj, "__annotations__", {})).items():
+            if isinstance(hint, str):  # left as text if unresolved: reported by Component
+                with contextlib.suppress(Exception):
+                    hint = eval(hint, namespace)  # annotation text, resolved as typing does
+            hints[key] = hint
+        return hints
+
+
+def _unresolved(ports: tuple[Port, ...], returned: Any) -> list[str]:
+    """Type hints left as text because their names could not be found."""
+    found = [f"{p.annotation!r} of input '{p.name}'" for p in ports
+             if isinstance(p.annotation, str)]
+    return found + ([f"{returned!r} of the return type"] if isinstance(returned, str) else [])
+
+
+WHOLE = "*"
+"""The port holding a multi-output component's whole returned value (see ``Outputs.whole``)."""
 
 
 def split_outputs(annotation: Any, value: Any) -> dict[str, Any]:
-    """Turn a returned value into ``{port: value}`` following the return annotation."""
+    """Turn a returned value into ``{port: value}`` following the return annotation; with
+    named outputs, ``WHOLE`` holds the value itself too."""
     fields = output_fields(annotation)
     if fields is None:
         return {"out": value}
     if isinstance(value, Mapping):
-        return {name: value[name] for name, _ in fields}
-    return {name: getattr(value, name) for name, _ in fields}
+        return {WHOLE: value, **{name: value[name] for name, _ in fields}}
+    return {WHOLE: value, **{name: getattr(value, name) for name, _ in fields}}
 
 
 def join_outputs(annotation: Any, values: Mapping[str, Any]) -> Any:
@@ -295,6 +316,11 @@ class Component:
         self.location = _definition_location(target)
         self._signature_problems: list[str] = []
         self.call_inputs, self.return_annotation = _ports_of(call, skip_self=self.is_class)
+        for where in _unresolved(self.call_inputs, self.return_annotation):
+            self._signature_problems.append(
+                f"component '{self.name}': the type hint {where} names something that cannot "
+                "be found from its module (a class defined inside a function, with "
+                "'from __future__ import annotations'?); define it at module level")
         self.init_signature = inspect.signature(target) if self.is_class else None
         self.inputs, self.outputs = self._item_ports()
         self.__doc__ = target.__doc__

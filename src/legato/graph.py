@@ -49,7 +49,8 @@ class Ref:
     def label(self) -> str:
         if self.node is None:
             return f"input '{self.port}'"
-        return f"'{self.node}'" if self.port == "out" else f"'{self.node}.{self.port}'"
+        whole = self.port in ("out", "*")
+        return f"'{self.node}'" if whole else f"'{self.node}.{self.port}'"
 
     def __repr__(self) -> str:
         return f"Ref({self.label}: {port_types.name(self.annotation)})"
@@ -137,12 +138,17 @@ for _name, _symbol in {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "neg": "una
 
 class Outputs:
     """The named outputs of one node, each a :class:`Ref`: ``u.sentiment``, ``u["intent"]``,
-    or unpacked in declaration order: ``sentiment, intent = understand(text)``."""
+    or unpacked in declaration order: ``sentiment, intent = understand(text)``.
 
-    __slots__ = ("_refs",)
+    Passed whole to another component, a component's outputs stand for the value it returned
+    (the NamedTuple, dataclass or dict itself): ``whole`` is the reference to that value.
+    """
 
-    def __init__(self, refs: Mapping[str, Ref]) -> None:
+    __slots__ = ("_refs", "whole")
+
+    def __init__(self, refs: Mapping[str, Ref], whole: Ref | None = None) -> None:
         object.__setattr__(self, "_refs", dict(refs))
+        object.__setattr__(self, "whole", whole)
 
     def __getattr__(self, name: str) -> Ref:
         refs = object.__getattribute__(self, "_refs")

@@ -24,6 +24,7 @@ from legato.component import (
     Options,
     Port,
     caller_location,
+    WHOLE,
     output_fields,
 )
 from legato.errors import GraphError, Problem, TracingError
@@ -108,7 +109,11 @@ class Builder:
         refs = {port.name: Ref(node.id, port.name, port.annotation) for port in node.outputs}
         if len(node.outputs) == 1 and node.outputs[0].name == "out":
             return refs["out"]
-        return Outputs(refs)
+        component = node.component
+        whole = None
+        if node.kind == "call" and component is not None:
+            whole = Ref(node.id, WHOLE, component.output_annotation)
+        return Outputs(refs, whole)
 
     def _inline(self, graph: Graph, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Copy a nested pipeline's nodes into this graph under ``<name>/`` ids."""
@@ -249,6 +254,8 @@ def _annotation(graph: Graph, source: Source) -> Any:
 def _source(value: Any) -> Source:
     if isinstance(value, Ref):
         return value
+    if isinstance(value, Outputs) and value.whole is not None:
+        return value.whole
     if isinstance(value, Outputs):
         raise TracingError(
             "several named outputs passed where one value is expected; pick one, "
@@ -281,6 +288,8 @@ def _collect(value: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Ref:
     refs: list[Ref] = []
 
     def template(v: Any) -> Any:
+        if isinstance(v, Outputs) and v.whole is not None:
+            v = v.whole
         if isinstance(v, Outputs):
             raise TracingError("several named outputs inside a container; pick one output",
                                location=caller_location())

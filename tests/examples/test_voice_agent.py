@@ -272,7 +272,17 @@ def test_pipeline_collects_bad_recordings_and_finishes_the_rest(
 
 
 # ---------------------------------------------------------------------------------------------
-# Scoring, and the main job through the CLI
+# The domain, scoring, and the main job through the CLI
+
+
+def test_test_utterances_are_unseen_but_in_the_vocabulary() -> None:
+    training = set(domain.corpus())
+    vocabulary = domain.vocabulary()
+    for utterance in domain.TEST_UTTERANCES:
+        assert utterance.text not in training
+        assert set(utterance.text.split()) <= vocabulary, utterance.text
+        assert utterance.intent in domain.INTENTS
+    assert {r.intent for r in domain.REPLIES} == set(domain.INTENTS) == set(domain.TRAINING)
 
 
 def test_word_errors() -> None:

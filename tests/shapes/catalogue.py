@@ -331,7 +331,7 @@ SHAPES: tuple[Shape, ...] = (
     Shape("list_literal_fan_in", list_literal_fan_in, _xs(0, 1, 5, -3),
           lambda x: (x + 1) + 2 * x - x + 5, 5),
     Shape("map_over_list_literal", map_over_list_literal, _xs(0, 1, 5, -3),
-          lambda x: [2 * (x + 1), 2 * x, -2 * x], 3),
+          lambda x: [2 * (x + 1), 2 * x, -2 * x], 4),
     Shape("wide", wide, _xs(0, 1, 2),
           lambda x: x * sum(range(WIDTH)), 2 * WIDTH - 1),
 )
