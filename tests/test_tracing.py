@@ -178,10 +178,26 @@ def test_named_outputs_used_as_a_condition_raise_tracing_error() -> None:
         p.graph  # noqa: B018
 
 
-def test_passing_several_named_outputs_as_one_value_says_to_pick_one() -> None:
+def test_a_components_named_outputs_passed_whole_give_the_value_it_returned() -> None:
+    @lg.component
+    def total(parts: Split) -> int:
+        return parts.head + parts.tail
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return total(split(x))
+
+    assert p.run(x=4) == 8
+
+
+def test_passing_a_nested_pipelines_named_outputs_as_one_value_says_to_pick_one() -> None:
+    @lg.pipeline
+    def inner(x: int) -> dict[str, int]:
+        return {"head": ident(x), "tail": ident(x)}
+
     @lg.pipeline
     def p(x: int) -> list[int]:
-        return lg.map(ident, split(x))
+        return lg.map(ident, inner(x))
 
     with pytest.raises(lg.TracingError, match=r"pick one, e\.g\. result\.head"):
         p.graph  # noqa: B018

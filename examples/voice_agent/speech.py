@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
@@ -34,11 +35,9 @@ class AudioError(ValueError):
     """A recording that cannot be used: unreadable, empty, silent, or at an unusable rate."""
 
 
+@dataclass(frozen=True, eq=False)
 class Audio:
     """A mono recording ready for recognition.
-
-    A plain class on purpose: legato splits a dataclass or NamedTuple return into several named
-    outputs, and a recording travels between components as one value.
 
     Attributes:
         samples: 16-bit PCM samples, one channel.
@@ -46,12 +45,9 @@ class Audio:
         source: Where the recording came from, for error messages.
     """
 
-    __slots__ = ("rate", "samples", "source")
-
-    def __init__(self, samples: np.ndarray, rate: int, source: str) -> None:
-        self.samples = samples
-        self.rate = rate
-        self.source = source
+    samples: np.ndarray
+    rate: int
+    source: str
 
     @property
     def seconds(self) -> float:

@@ -19,12 +19,12 @@ from typing import Any
 
 from legato.component import (
     TRACER,
+    WHOLE,
     Component,
     Instance,
     Options,
     Port,
     caller_location,
-    WHOLE,
     output_fields,
 )
 from legato.errors import GraphError, Problem, TracingError
