@@ -31,6 +31,12 @@ class Clock(Protocol):
         """Call ``wake`` whenever time jumps; returns a function that stops doing so."""
         ...
 
+    def idle(self, deadline: float | None) -> None:
+        """The loop is about to block until a completion arrives or ``deadline`` passes (None:
+        no timer is set). Real and manual clocks do nothing; a simulated clock jumps here to
+        its next event (a simulated call finishing, or the deadline)."""
+        ...
+
 
 class MonotonicClock:
     """Real time from ``time.monotonic``."""
@@ -43,6 +49,9 @@ class MonotonicClock:
 
     def on_advance(self, wake: Callable[[], None]) -> Callable[[], None]:
         return _nothing
+
+    def idle(self, deadline: float | None) -> None:
+        return None
 
 
 def _nothing() -> None:
@@ -72,6 +81,9 @@ class ManualClock:
             listeners = list(self._listeners)
         for wake in listeners:
             wake()
+
+    def idle(self, deadline: float | None) -> None:
+        return None
 
     def on_advance(self, wake: Callable[[], None]) -> Callable[[], None]:
         with self._lock:

@@ -513,6 +513,8 @@ class Run:
         while ready:
             self._start(heapq.heappop(ready)[3])
         if not self._finished_ready() and (self._inflight or self._timers or ready):
+            if self._queue.empty():
+                self.clock.idle(self._timers[0][0] if self._timers else None)
             timeout = None
             if self._timers:
                 timeout = self.clock.seconds_until(self._timers[0][0])
