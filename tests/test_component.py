@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, TypedDict
 import pytest
 
 import legato as lg
-from legato.component import Options, parse_bytes
+from legato.options import Options, parse_bytes
 
 # -- options ---------------------------------------------------------------------------------
 

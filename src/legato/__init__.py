@@ -5,7 +5,7 @@ Write each model or process as a typed :func:`component`, wire components into a
 (``run``/``arun``) or many (``map``), locally or on a cluster.
 """
 
-from legato.component import Batch, Component, Instance, Port, Resources, Retry, component
+from legato.component import Component, Instance, Port, component
 from legato.engine import Engine, Failure, ManualClock, MonotonicClock, RunStats
 from legato.errors import (
     ComponentError,
@@ -20,6 +20,7 @@ from legato.errors import (
     TracingError,
 )
 from legato.graph import Graph, Node, Ref
+from legato.options import Batch, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
 from legato.tracing import branch, map
 
@@ -44,6 +45,7 @@ __all__ = [
     "Pipeline",
     "Port",
     "Problem",
+    "RateLimit",
     "Ref",
     "Resources",
     "Retry",

@@ -25,152 +25,20 @@ import sys
 import typing
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar, get_type_hints, overload
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, get_type_hints, overload
 
 from legato import types as port_types
 from legato.errors import ConfigError
-
-Executor = Literal["inline", "thread", "process", "async"]
-EXECUTORS: tuple[str, ...] = ("inline", "thread", "process", "async")
-
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
-          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
-          "tb": 1000**4, "tib": 1024**4}
-
-
-def parse_bytes(value: int | float | str, *, option: str = "memory") -> int:
-    """``"400MiB"`` -> 419430400; ``2e9`` -> 2000000000. Raises ConfigError on anything else."""
-    if isinstance(value, bool):
-        raise ConfigError(
-            f"{option} must be a size like 512MiB or a number of bytes; got {value!r}"
-        )
-    if isinstance(value, int | float):
-        number, unit = float(value), ""
-    else:
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(value))
-        if not match or match.group(2).lower() not in _UNITS:
-            raise ConfigError(
-                f"{option} must be a size like 512MiB, 6GiB or 2GB, or a number of bytes; "
-                f"got {value!r}"
-            )
-        number, unit = float(match.group(1)), match.group(2).lower()
-    if number < 0:
-        raise ConfigError(f"{option} must be >= 0, got {value!r}")
-    return int(number * _UNITS[unit])
-
-
-def _positive(option: str, value: float, *, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{option} must be a number, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{option} must be {bound}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Dynamic batching: calls from different items are grouped into one call of a list.
-
-    A batch is flushed when it holds ``max_size`` calls or its oldest call has waited
-    ``max_wait_ms`` milliseconds. The component then receives one list per input port and must
-    return a list of the same length.
-    """
-
-    max_size: int = 32
-    max_wait_ms: float = 5.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_size, bool) or not isinstance(self.max_size, int):
-            raise ConfigError(f"Batch.max_size must be an int >= 1, got {self.max_size!r}")
-        if self.max_size < 1:
-            raise ConfigError(f"Batch.max_size must be >= 1, got {self.max_size}")
-        _positive("Batch.max_wait_ms", self.max_wait_ms, allow_zero=True)
-
-
-@dataclass(frozen=True)
-class Retry:
-    """Retry policy: up to ``attempts`` calls in all; before attempt n+1 wait
-    ``backoff * multiplier**(n-1)`` seconds, at most ``max_backoff``.
-
-    ``on`` limits retries to these exception types (default: any Exception).
-    """
-
-    attempts: int = 3
-    backoff: float = 0.0
-    multiplier: float = 2.0
-    max_backoff: float = 60.0
-    on: tuple[type[BaseException], ...] = (Exception,)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
-            raise ConfigError(f"Retry.attempts must be an int >= 1, got {self.attempts!r}")
-        if self.attempts < 1:
-            raise ConfigError(f"Retry.attempts must be >= 1, got {self.attempts}")
-        _positive("Retry.backoff", self.backoff, allow_zero=True)
-        _positive("Retry.multiplier", self.multiplier)
-        _positive("Retry.max_backoff", self.max_backoff, allow_zero=True)
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt ``attempt`` (1-based) before the next one."""
-        return float(min(self.max_backoff, self.backoff * self.multiplier ** (attempt - 1)))
-
-    def retries(self, error: BaseException) -> bool:
-        """Does this policy retry after ``error``?"""
-        return isinstance(error, self.on)
-
-
-NO_RETRY = Retry(attempts=1)
-
-
-@dataclass(frozen=True)
-class Resources:
-    """What one call (or, for a class component, one live instance) holds while it runs."""
-
-    cpus: float = 1.0
-    gpus: float = 0.0
-    memory: int = 0
-    custom: tuple[tuple[str, float], ...] = ()
-
-    def __post_init__(self) -> None:
-        _positive("cpus", self.cpus, allow_zero=True)
-        _positive("gpus", self.gpus, allow_zero=True)
-        if self.gpus > 1 and self.gpus != int(self.gpus):
-            raise ConfigError(f"gpus above 1 must be a whole number, got {self.gpus}")
-        for key, amount in self.custom:
-            _positive(f"resources[{key!r}]", amount, allow_zero=True)
-
-    def as_dict(self) -> dict[str, float]:
-        """Every non-zero request by name: ``{"cpus": 1, "memory": 4e8, "asr": 1}``."""
-        out = {"cpus": self.cpus, "gpus": self.gpus, "memory": float(self.memory)}
-        out.update(dict(self.custom))
-        return {k: v for k, v in out.items() if v}
-
-
-@dataclass(frozen=True)
-class Options:
-    """Everything declared on a component besides its code. Validated when declared."""
-
-    resources: Resources = field(default_factory=Resources)
-    instances: int = 1
-    batch: Batch | None = None
-    retry: Retry = NO_RETRY
-    timeout: float | None = None
-    cache: bool = False
-    version: str = ""
-    executor: Executor = "thread"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.instances, bool) or not isinstance(self.instances, int):
-            raise ConfigError(f"instances must be an int >= 1, got {self.instances!r}")
-        if self.instances < 1:
-            raise ConfigError(f"instances must be >= 1, got {self.instances}")
-        if self.timeout is not None:
-            _positive("timeout", self.timeout)
-        if self.executor not in EXECUTORS:
-            raise ConfigError(
-                f"executor must be one of {', '.join(EXECUTORS)}; got {self.executor!r}"
-            )
+from legato.options import (
+    Batch,
+    Executor,
+    Options,
+    RateLimit,
+    Resources,
+    Retry,
+    build_options,
+)
 
 
 @dataclass(frozen=True)
@@ -382,7 +250,7 @@ class Component:
 
     def with_options(self, **changes: Any) -> Component:
         """A copy with some options changed: ``embed.with_options(instances=2)``."""
-        return Component(self.target, _build_options(self.options, **changes), name=self.name)
+        return Component(self.target, build_options(self.options, **changes), name=self.name)
 
     # -- calling ----------------------------------------------------------------------------
 
@@ -474,54 +342,6 @@ def _ports_of(fn: Callable[..., Any], *, skip_self: bool) -> tuple[tuple[Port, .
     return tuple(ports), returned
 
 
-def _build_options(
-    base: Options | None = None,
-    *,
-    cpus: float | None = None,
-    gpus: float | None = None,
-    memory: int | float | str | None = None,
-    resources: Mapping[str, float] | None = None,
-    instances: int | None = None,
-    batch: Batch | None = None,
-    retries: Retry | int | None = None,
-    timeout: float | None = None,
-    cache: bool | None = None,
-    version: str | None = None,
-    executor: Executor | None = None,
-) -> Options:
-    base = base or Options()
-    res = base.resources
-    if resources is not None and not isinstance(resources, Mapping):
-        raise ConfigError(f"resources must be a mapping like {{'asr': 1}}, got {resources!r}")
-    for reserved in ("cpus", "gpus", "memory"):
-        if resources and reserved in resources:
-            raise ConfigError(f"resources: pass {reserved} as its own option, not in resources=")
-    res = Resources(
-        cpus=res.cpus if cpus is None else cpus,
-        gpus=res.gpus if gpus is None else gpus,
-        memory=res.memory if memory is None else parse_bytes(memory),
-        custom=res.custom if resources is None else tuple(sorted(resources.items())),
-    )
-    if isinstance(retries, int) and not isinstance(retries, bool):
-        if retries < 0:
-            raise ConfigError(f"retries must be >= 0 (retries after the first try), got {retries}")
-        retries = Retry(attempts=retries + 1)
-    if retries is not None and not isinstance(retries, Retry):
-        raise ConfigError(f"retries must be a Retry(...) or a number of retries, got {retries!r}")
-    if batch is not None and not isinstance(batch, Batch):
-        raise ConfigError(f"batch must be a Batch(max_size=..., max_wait_ms=...), got {batch!r}")
-    return Options(
-        resources=res,
-        instances=base.instances if instances is None else instances,
-        batch=base.batch if batch is None else batch,
-        retry=base.retry if retries is None else retries,
-        timeout=base.timeout if timeout is None else timeout,
-        cache=base.cache if cache is None else cache,
-        version=base.version if version is None else version,
-        executor=base.executor if executor is None else executor,
-    )
-
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -535,10 +355,12 @@ def component(
     name: str | None = None,
     cpus: float | None = None,
     gpus: float | None = None,
+    gpu_memory: int | float | str | None = None,
     memory: int | float | str | None = None,
     resources: Mapping[str, float] | None = None,
-    instances: int | None = None,
+    instances: int | tuple[int, int] | None = None,
     batch: Batch | None = None,
+    rate_limit: RateLimit | None = None,
     retries: Retry | int | None = None,
     timeout: float | None = None,
     cache: bool | None = None,
@@ -554,10 +376,12 @@ def component(
     name: str | None = None,
     cpus: float | None = None,
     gpus: float | None = None,
+    gpu_memory: int | float | str | None = None,
     memory: int | float | str | None = None,
     resources: Mapping[str, float] | None = None,
-    instances: int | None = None,
+    instances: int | tuple[int, int] | None = None,
     batch: Batch | None = None,
+    rate_limit: RateLimit | None = None,
     retries: Retry | int | None = None,
     timeout: float | None = None,
     cache: bool | None = None,
@@ -568,9 +392,13 @@ def component(
 
     Options (all keyword-only, validated here):
 
-    - ``cpus``, ``gpus`` (fractions allowed), ``memory`` (``"400MiB"``), ``resources``
-      (custom names, ``{"asr": 1}``): what a call, or a live instance, holds.
-    - ``instances``: live instances of a class component (each built once, kept warm).
+    - ``cpus`` (default 1; 0 for ``async def``), ``gpus`` (fractions allowed), ``gpu_memory``
+      and ``memory`` (``"6GiB"``), ``resources`` (custom names, ``{"asr": 1}``): what a call,
+      or a class component's live instance, holds. A node starts only when its request fits.
+    - ``instances``: live instances of a class component, a number or ``(min, max)``; each is
+      built once where it runs and kept warm; idle ones beyond ``min`` may be evicted (least
+      recently used first) when another component needs their room.
+    - ``rate_limit=RateLimit(calls=60, per=60)`` (or ``tokens=...``): enforced at admission.
     - ``batch=Batch(max_size, max_wait_ms)``: calls from many items grouped; the component
       takes lists and returns a list of the same length.
     - ``retries``: a ``Retry(attempts, backoff)`` or a number of retries after the first try.
@@ -584,12 +412,15 @@ def component(
         if not callable(fn):
             raise ConfigError(f"@component decorates a function or a class, got {fn!r}")
         call = fn.__call__ if inspect.isclass(fn) else fn
-        default_executor: Executor = "async" if inspect.iscoroutinefunction(call) else "thread"
-        options = _build_options(
-            Options(executor=default_executor),
-            cpus=cpus, gpus=gpus, memory=memory, resources=resources, instances=instances,
-            batch=batch, retries=retries, timeout=timeout, cache=cache, version=version,
-            executor=executor,
+        is_async = inspect.iscoroutinefunction(call)
+        default_executor: Executor = "async" if is_async else "thread"
+        # an async call awaits I/O and holds no CPU while it waits; others hold one by default
+        default = Options(executor=default_executor, resources=Resources(cpus=0 if is_async else 1))
+        options = build_options(
+            default,
+            cpus=cpus, gpus=gpus, gpu_memory=gpu_memory, memory=memory, resources=resources,
+            instances=instances, batch=batch, rate_limit=rate_limit, retries=retries,
+            timeout=timeout, cache=cache, version=version, executor=executor,
         )
         if options.executor == "async" and not inspect.iscoroutinefunction(call):
             raise ConfigError(

@@ -22,13 +22,13 @@ from legato.component import (
     WHOLE,
     Component,
     Instance,
-    Options,
     Port,
     caller_location,
     output_fields,
 )
 from legato.errors import GraphError, Problem, TracingError
 from legato.graph import Const, Graph, Node, Outputs, Ref, Source
+from legato.options import Options
 
 
 class GraphSource(typing.Protocol):
