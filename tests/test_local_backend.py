@@ -316,7 +316,6 @@ def test_process_error_carries_the_remote_traceback(engine: lg.Engine) -> None:
     assert isinstance(remote, RemoteTraceback)
     assert "Traceback (most recent call last)" in remote.text
     assert "in fails_remotely" in remote.text
-    assert 'raise ValueError(f"remote failure on {x}")' in remote.text
 
 
 def test_process_runs_async_functions_too(engine: lg.Engine) -> None:
