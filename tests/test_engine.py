@@ -670,7 +670,7 @@ def test_independent_nodes_run_at_the_same_time(engine: lg.Engine) -> None:
 def test_items_of_a_map_run_at_the_same_time(engine: lg.Engine) -> None:
     meet = threading.Barrier(3, timeout=WAIT)
 
-    @lg.component
+    @lg.component(cpus=0)  # waits, computes nothing: holds no CPU, so all three run at once
     def together(x: int) -> int:
         meet.wait()
         return x

@@ -384,7 +384,7 @@ def test_closing_the_backend_stops_its_worker_processes() -> None:
     assert _alive(pid)
     engine.close()
     assert not _alive(pid)
-    with pytest.raises(RuntimeError, match="the local backend is closed"):
+    with pytest.raises(lg.RunError, match="the local backend is closed"):
         p.run(x=2, engine=engine)
 
 

@@ -59,18 +59,23 @@ class Batch:
 
     A batch is flushed when it holds ``max_size`` calls or its oldest call has waited
     ``max_wait_ms`` milliseconds. The component then receives one list per input port and must
-    return a list of the same length.
+    return a list of the same length. ``max_wait_ms="auto"`` adapts the wait to the measured
+    arrival rate and service time (see :mod:`legato.engine.run`).
     """
 
     max_size: int = 32
-    max_wait_ms: float = 5.0
+    max_wait_ms: float | Literal["auto"] = 5.0
 
     def __post_init__(self) -> None:
         if isinstance(self.max_size, bool) or not isinstance(self.max_size, int):
             raise ConfigError(f"Batch.max_size must be an int >= 1, got {self.max_size!r}")
         if self.max_size < 1:
             raise ConfigError(f"Batch.max_size must be >= 1, got {self.max_size}")
-        _positive("Batch.max_wait_ms", self.max_wait_ms, allow_zero=True)
+        if self.max_wait_ms != "auto":
+            if isinstance(self.max_wait_ms, str):
+                raise ConfigError(f"Batch.max_wait_ms must be a number of milliseconds or "
+                                  f"'auto', got {self.max_wait_ms!r}")
+            _positive("Batch.max_wait_ms", self.max_wait_ms, allow_zero=True)
 
 
 @dataclass(frozen=True)

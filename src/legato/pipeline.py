@@ -81,7 +81,7 @@ class Pipeline:
         self, *, engine: Engine | None = None, resources: Mapping[str, float] | None = None
     ) -> list[Problem]:
         """Everything the check finds, against the engine's backend capacity."""
-        capacity = dict((engine or default_engine()).backend.capacity())
+        capacity = (engine or default_engine()).capacity()
         capacity.update(resources or {})
         key = tuple(sorted(capacity.items()))
         found = self._checked.get(key)
@@ -159,6 +159,8 @@ class Pipeline:
         """
         chosen = self._engine(engine, backend)
         self.check(engine=chosen, resources=resources)
+        if resources:
+            chosen.declare(resources)
         run = chosen.start(self.graph, self._items(items), window=window, ordered=ordered,
                            on_error=on_error)
         if not progress:
@@ -208,6 +210,8 @@ class Pipeline:
 
         chosen = self._engine(engine, backend)
         self.check(engine=chosen, resources=resources)
+        if resources:
+            chosen.declare(resources)
         item = {**(inputs or {}), **kwargs}
         run = chosen.start(self.graph, [item])
         results = run.results()

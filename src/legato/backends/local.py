@@ -18,16 +18,20 @@ import contextlib
 import hashlib
 import inspect
 import os
+import shutil
+import subprocess
 import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from legato.backends.workers import EventLoop, Threads, WorkerProcess
 from legato.component import Component, Instance
 from legato.engine.backend import Call, Done, Outcome
+from legato.engine.resources import Gpu
+from legato.errors import RunError
+from legato.usage import recording
 
 
 def machine_capacity() -> dict[str, float]:
@@ -43,28 +47,56 @@ def machine_capacity() -> dict[str, float]:
     return {"cpus": cpus, "memory": memory, "gpus": 0.0}
 
 
+def detect_gpus(environ: Mapping[str, str] | None = None) -> tuple[Gpu, ...]:
+    """The NVIDIA GPUs this process may use, with their memory, from ``nvidia-smi``.
+
+    ``CUDA_VISIBLE_DEVICES`` narrows the list (``""`` or ``-1``: none). No ``nvidia-smi`` on
+    the PATH, or one that fails: no GPUs.
+    """
+    env = os.environ if environ is None else environ
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return ()
+    binary = shutil.which("nvidia-smi", path=env.get("PATH"))
+    if binary is None:
+        return ()
+    try:
+        out = subprocess.run(
+            [binary, "--query-gpu=index,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    gpus = []
+    for line in out.strip().splitlines():
+        try:
+            index, mebibytes = (part.strip() for part in line.split(","))
+            gpus.append(Gpu(int(index), int(float(mebibytes)) * 2**20))
+        except ValueError:
+            continue
+    if visible is not None:
+        wanted = [v.strip() for v in visible.split(",")]
+        gpus = [gpu for gpu in gpus if str(gpu.index) in wanted]
+    return tuple(gpus)
+
+
 class _Slot:
-    """One live instance (or one function worker process)."""
+    """One live instance of a class component: its object, or the process that holds it."""
 
-    __slots__ = ("obj", "worker")
+    __slots__ = ("devices", "obj", "worker")
 
-    def __init__(self) -> None:
+    def __init__(self, devices: tuple[int, ...]) -> None:
         self.obj: Any = None
         self.worker: WorkerProcess | None = None
-
-
-class _Pool:
-    """``size`` slots and the calls waiting for one."""
-
-    def __init__(self, size: int, *, owner: Component) -> None:
-        self.owner = owner  # held, so the id() in the pool's key is not reused while it lives
-        self.idle: list[_Slot] = [_Slot() for _ in range(size)]
-        self.waiting: deque[tuple[Call, Callable[[_Slot], None]]] = deque()
-        self.busy: dict[int, _Slot] = {}
+        self.devices = devices
 
 
 class LocalBackend:
-    """Executes calls in this process (threads, event loop) and in warm worker processes."""
+    """Executes calls in this process (threads, event loop) and in warm worker processes.
+
+    ``resources`` declares custom capacity; ``cpus`` and ``memory`` override what is detected;
+    ``gpus`` overrides GPU detection (``nvidia-smi``).
+    """
 
     def __init__(
         self,
@@ -72,6 +104,7 @@ class LocalBackend:
         resources: Mapping[str, float] | None = None,
         cpus: float | None = None,
         memory: float | None = None,
+        gpus: Sequence[Gpu] | None = None,
         max_threads: int = 64,
     ) -> None:
         self._capacity = machine_capacity()
@@ -79,12 +112,16 @@ class LocalBackend:
             self._capacity["cpus"] = float(cpus)
         if memory is not None:
             self._capacity["memory"] = float(memory)
+        self._gpus = detect_gpus() if gpus is None else tuple(gpus)
+        self._capacity["gpus"] = float(len(self._gpus))
         self._capacity.update({k: float(v) for k, v in (resources or {}).items()})
         self._threads = Threads(limit=max_threads)
         self._loop = EventLoop()
         self._lock = threading.Lock()
-        self._pools: dict[str, _Pool] = {}
-        self._running: dict[int, tuple[_Pool, _Slot]] = {}
+        self._slots: dict[tuple[str, int], _Slot] = {}
+        self._owners: dict[str, Component] = {}  # held, so ids in slot keys are not reused
+        self._idle_workers: dict[tuple[int, ...], list[WorkerProcess]] = {}
+        self._running: dict[int, _Slot | WorkerProcess] = {}
         self._abandoned: set[int] = set()
         self._futures: dict[int, Any] = {}  # async calls' futures, instance slots' included
         # by component object, not id(): an id is reused once its component is collected
@@ -97,14 +134,18 @@ class LocalBackend:
     def capacity(self) -> Mapping[str, float]:
         return dict(self._capacity)
 
+    def gpus(self) -> Sequence[Gpu]:
+        return self._gpus
+
     def submit(self, call: Call, done: Done) -> None:
         if self._closed:
-            raise RuntimeError("the local backend is closed")
+            raise RunError("the local backend is closed; create a new engine to run again")
         component = call.component
         executor = component.options.executor
-        if isinstance(call.target, Instance) or executor == "process":
-            pool = self._pool(call)
-            self._acquire(pool, call, lambda slot: self._start_in_slot(call, done, pool, slot))
+        if isinstance(call.target, Instance):
+            self._start_in_slot(call, done, self._slot(call))
+        elif executor == "process":
+            self._threads.submit(lambda: done(call, self._execute_in_process(call, None)))
         elif executor == "inline":
             done(call, _execute(component.target, call))
         elif executor == "async":
@@ -114,92 +155,76 @@ class LocalBackend:
 
     def cancel(self, call: Call) -> None:
         with self._lock:
-            for pool in self._pools.values():
-                for index, (waiting, _) in enumerate(pool.waiting):
-                    if waiting is call:
-                        del pool.waiting[index]
-                        return
             running = self._running.pop(call.id, None)
             future = self._futures.pop(call.id, None)
             self._abandoned.add(call.id)
         if future is not None:
             future.cancel()
-        if isinstance(running, tuple):
-            pool, slot = running
-            if slot.worker is not None:
-                slot.worker.kill()
-            with self._lock:  # the slot stays with the abandoned call; serve others from a new one
-                pool.busy.pop(call.id, None)
-                pool.idle.append(_Slot())
-            self._drain(pool)
+        if isinstance(running, _Slot):
+            worker, running.worker = running.worker, None
+            if worker is not None:
+                worker.kill()
+        elif isinstance(running, WorkerProcess):
+            running.kill()
+
+    def evict(self, target: Instance, slot: int) -> None:
+        with self._lock:
+            live = self._slots.pop((_slot_key(target), slot), None)
+        if live is not None:
+            if live.worker is not None:
+                live.worker.kill()
+            _close_object(live.obj)
 
     def close(self) -> None:
         self._closed = True
         with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            for slot in [*pool.idle, *pool.busy.values()]:
-                if slot.worker is not None:
-                    slot.worker.kill()
-                _close_object(slot.obj)
+            slots, self._slots = list(self._slots.values()), {}
+            workers = [w for group in self._idle_workers.values() for w in group]
+            workers += [r for r in self._running.values() if isinstance(r, WorkerProcess)]
+            self._idle_workers = {}
+        for slot in slots:
+            if slot.worker is not None:
+                slot.worker.kill()
+            _close_object(slot.obj)
+        for worker in workers:
+            worker.kill()
         self._threads.close()
         self._loop.close()
 
-    # -- pools --------------------------------------------------------------------------------
+    # -- slots and workers ----------------------------------------------------------------------
 
-    def _pool(self, call: Call) -> _Pool:
+    def _slot(self, call: Call) -> _Slot:
         target = call.target
-        if isinstance(target, Instance):
-            # the same component object (a class redefined under the same name is another)
-            key = f"{target.key()}@{id(target.component)}"
-            size = target.component.options.instances
-        else:
-            key, size = f"fn:{target.qualname}", max(1, int(self._capacity["cpus"]))
+        assert isinstance(target, Instance)
+        key = _slot_key(target)
         with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                pool = self._pools[key] = _Pool(size, owner=call.component)
-            return pool
+            slot = self._slots.get((key, call.slot or 0))
+            if slot is None:
+                slot = self._slots[(key, call.slot or 0)] = _Slot(call.devices)
+                self._owners[key] = target.component
+            return slot
 
-    def _acquire(self, pool: _Pool, call: Call, start: Callable[[_Slot], None]) -> None:
-        with self._lock:
-            if not pool.idle:
-                pool.waiting.append((call, start))
-                return
-            slot = pool.idle.pop()
-            pool.busy[call.id] = slot
-            self._running[call.id] = (pool, slot)
-        start(slot)
-
-    def _release(self, pool: _Pool, call: Call, slot: _Slot) -> None:
+    def _finished(self, call: Call) -> bool:
+        """Forget a finished call; True if it had been abandoned (its result is unwanted)."""
         with self._lock:
             self._running.pop(call.id, None)
-            if pool.busy.pop(call.id, None) is None:
-                return  # abandoned: a replacement slot was added already
-            pool.idle.append(slot)
-        self._drain(pool)
-
-    def _drain(self, pool: _Pool) -> None:
-        while True:
-            with self._lock:
-                if not pool.idle or not pool.waiting:
-                    return
-                call, start = pool.waiting.popleft()
-                slot = pool.idle.pop()
-                pool.busy[call.id] = slot
-                self._running[call.id] = (pool, slot)
-            start(slot)
+            if call.id in self._abandoned:
+                self._abandoned.discard(call.id)
+                return True
+            return False
 
     # -- starting calls -----------------------------------------------------------------------
 
-    def _start_in_slot(self, call: Call, done: Done, pool: _Pool, slot: _Slot) -> None:
+    def _start_in_slot(self, call: Call, done: Done, slot: _Slot) -> None:
         component = call.component
         executor = component.options.executor
 
         def finish(outcome: Outcome) -> None:
-            self._release(pool, call, slot)
+            self._finished(call)
             done(call, outcome)
 
+        with self._lock:
+            self._running[call.id] = slot
         if executor == "process":
             self._threads.submit(lambda: finish(self._execute_in_process(call, slot)))
             return
@@ -218,22 +243,40 @@ class LocalBackend:
         else:
             self._threads.submit(lambda: finish(_execute(target, call)))
 
-    def _execute_in_process(self, call: Call, slot: _Slot) -> Outcome:
-        start = time.monotonic()
-        try:
+    def _worker(self, call: Call, slot: _Slot | None) -> WorkerProcess:
+        """The process to run ``call`` in: its slot's, or an idle function worker (or a new one)."""
+        if slot is not None:
             if slot.worker is None or not slot.worker.alive:
-                init = _dumps(call.target) if isinstance(call.target, Instance) else None
-                slot.worker = WorkerProcess(init)
-                with self._lock:
-                    abandoned = call.id in self._abandoned
-                if abandoned:  # cancelled while the worker started: cancel() may not have seen it
-                    slot.worker.kill()
-                    raise RuntimeError("call cancelled while its worker process started")
-            function = None if isinstance(call.target, Instance) else self._function(call)
-            value, start, end = slot.worker.call(function, _arguments(call))
+                slot.worker = WorkerProcess(_dumps(call.target), devices=slot.devices)
+            return slot.worker
+        with self._lock:
+            idle = self._idle_workers.get(call.devices, [])
+            worker = idle.pop() if idle else None
+        if worker is None or not worker.alive:
+            worker = WorkerProcess(None, devices=call.devices)
+        with self._lock:
+            self._running[call.id] = worker
+        return worker
+
+    def _execute_in_process(self, call: Call, slot: _Slot | None) -> Outcome:
+        start = time.monotonic()
+        worker = None
+        try:
+            worker = self._worker(call, slot)
+            with self._lock:
+                abandoned = call.id in self._abandoned
+            if abandoned:  # cancelled while the worker started: cancel() may not have seen it
+                worker.kill()
+                raise RuntimeError("call cancelled while its worker process started")
+            function = None if slot is not None else self._function(call)
+            value, start, end, usage = worker.call(function, _arguments(call))
         except BaseException as exc:
             return Outcome(error=exc, start=start, end=time.monotonic(), executor="process")
-        return Outcome(value=value, start=start, end=end, executor="process")
+        finally:
+            if slot is None and worker is not None and not self._finished(call) and worker.alive:
+                with self._lock:
+                    self._idle_workers.setdefault(call.devices, []).append(worker)
+        return Outcome(value=value, start=start, end=end, executor="process", usage=usage)
 
     def _function(self, call: Call) -> tuple[str, bytes]:
         component = call.component
@@ -248,15 +291,17 @@ class LocalBackend:
 
         async def run() -> Outcome:
             start = time.monotonic()
-            try:
-                value = target(**_arguments(call))
-                if asyncio.iscoroutine(value):
-                    value = await value
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:  # SystemExit too: it must come back as the outcome
-                return Outcome(error=exc, start=start, end=time.monotonic(), executor="async")
-            return Outcome(value=value, start=start, end=time.monotonic(), executor="async")
+            with recording() as usage:
+                try:
+                    value = target(**_arguments(call))
+                    if asyncio.iscoroutine(value):
+                        value = await value
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as exc:  # SystemExit too: it must come back as the outcome
+                    return Outcome(error=exc, start=start, end=time.monotonic(), executor="async")
+            return Outcome(value=value, start=start, end=time.monotonic(), executor="async",
+                           usage=usage or None)
 
         future = self._loop.submit(run())
         with self._lock:
@@ -275,6 +320,11 @@ class LocalBackend:
         future.add_done_callback(report)
 
 
+def _slot_key(target: Instance) -> str:
+    # the same component object: a class redefined under the same name is another
+    return f"{target.key()}@{id(target.component)}"
+
+
 def _arguments(call: Call) -> dict[str, Any]:
     """A batched call's list of per-item kwargs becomes one list per port."""
     if call.batch is None:
@@ -286,19 +336,21 @@ def _arguments(call: Call) -> dict[str, Any]:
 def _execute(target: Callable[..., Any], call: Call) -> Outcome:
     start = time.monotonic()
     executor = call.component.options.executor
-    try:
-        value = target(**_arguments(call))
-        if inspect.iscoroutine(value):
-            import asyncio
+    with recording() as usage:
+        try:
+            value = target(**_arguments(call))
+            if inspect.iscoroutine(value):
+                import asyncio
 
-            value = asyncio.run(value)
-    except Exception as exc:
-        return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
-    except BaseException as exc:  # SystemExit & co.: still this call's outcome, or the run hangs
-        if isinstance(exc, KeyboardInterrupt) and executor == "inline":
-            raise  # Ctrl-C on the engine's own thread stops the run
-        return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
-    return Outcome(value=value, start=start, end=time.monotonic(), executor=executor)
+                value = asyncio.run(value)
+        except Exception as exc:
+            return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
+        except BaseException as exc:  # SystemExit & co.: this call's outcome, or the run hangs
+            if isinstance(exc, KeyboardInterrupt) and executor == "inline":
+                raise  # Ctrl-C on the engine's own thread stops the run
+            return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
+    return Outcome(value=value, start=start, end=time.monotonic(), executor=executor,
+                   usage=usage or None)
 
 
 def _dumps(obj: Any) -> bytes:

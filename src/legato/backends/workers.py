@@ -113,13 +113,16 @@ class WorkerDied(RuntimeError):
 
 class WorkerProcess:
     """A warm process serving one call at a time. ``init`` is a pickled object to build once
-    (a class component's instance spec), or None to serve pickled functions."""
+    (a class component's instance spec), or None to serve pickled functions. ``devices``: the
+    GPUs it may see (``CUDA_VISIBLE_DEVICES``, set before anything in it can load CUDA)."""
 
-    def __init__(self, init: bytes | None) -> None:
+    def __init__(self, init: bytes | None, *, devices: tuple[int, ...] = ()) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
+        visible = ",".join(str(d) for d in devices) if devices else None
         self.process = context.Process(
-            target=_serve, args=(child, init, os.getpid()), name="legato-process", daemon=True
+            target=_serve, args=(child, init, os.getpid(), visible), name="legato-process",
+            daemon=True,
         )
         self.process.start()
         child.close()
@@ -127,20 +130,20 @@ class WorkerProcess:
 
     def call(
         self, function: tuple[str, bytes] | None, kwargs: dict[str, Any]
-    ) -> tuple[Any, float, float]:
-        """Run one call in the process and return (value, start, end); raises its error."""
+    ) -> tuple[Any, float, float, dict[str, float] | None]:
+        """Run one call in the process; return (value, start, end, usage) or raise its error."""
         import cloudpickle  # both ways: classes of a file loaded by path travel by value
 
         message = cloudpickle.dumps((function, kwargs))
         try:
             self._conn.send_bytes(message)
-            ok, payload, start, end = cloudpickle.loads(self._conn.recv_bytes())
+            ok, payload, start, end, usage = cloudpickle.loads(self._conn.recv_bytes())
         except (EOFError, OSError, BrokenPipeError) as exc:
             self.alive = False
             code = self.process.exitcode
             raise WorkerDied(f"worker process {self.process.pid} died (exit code {code})") from exc
         if ok:
-            return payload, start, end
+            return payload, start, end, usage
         error, text = payload
         error.__cause__ = RemoteTraceback(text)
         raise error
@@ -170,10 +173,16 @@ def _watch_parent(parent: int) -> None:
             os._exit(0)
 
 
-def _serve(conn: Any, init: bytes | None, parent: int) -> None:  # pragma: no cover - child side
+def _serve(  # pragma: no cover - child side
+    conn: Any, init: bytes | None, parent: int, visible_devices: str | None
+) -> None:
     import signal
 
+    if visible_devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices
     import cloudpickle
+
+    from legato.usage import recording
 
     # Ctrl-C in a terminal reaches the whole process group; the driver decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -197,17 +206,19 @@ def _serve(conn: Any, init: bytes | None, parent: int) -> None:  # pragma: no co
                 target = functions.get(key)
                 if target is None:
                     target = functions[key] = cloudpickle.loads(blob)
-            value = target(**kwargs)
-            if inspect.iscoroutine(value):
-                import asyncio
+            with recording() as usage:
+                value = target(**kwargs)
+                if inspect.iscoroutine(value):
+                    import asyncio
 
-                value = asyncio.run(value)
-            conn.send_bytes(cloudpickle.dumps((True, value, start, time.monotonic())))
+                    value = asyncio.run(value)
+            reply = (True, value, start, time.monotonic(), usage or None)
+            conn.send_bytes(cloudpickle.dumps(reply))
         except BaseException as exc:
             text = traceback.format_exc()
             try:
-                reply = cloudpickle.dumps((False, (exc, text), start, time.monotonic()))
+                failed = cloudpickle.dumps((False, (exc, text), start, time.monotonic(), None))
             except Exception:
-                reply = cloudpickle.dumps(
-                    (False, (RuntimeError(repr(exc)), text), start, time.monotonic()))
-            conn.send_bytes(reply)
+                failed = cloudpickle.dumps(
+                    (False, (RuntimeError(repr(exc)), text), start, time.monotonic(), None))
+            conn.send_bytes(failed)

@@ -10,25 +10,53 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from legato.engine.allocator import Allocator
 from legato.engine.backend import Backend, Call, Outcome
 from legato.engine.clock import Clock, ManualClock, MonotonicClock
 from legato.engine.events import EventBus
-from legato.engine.run import Failure, OnError, Run, RunStats, bind_inputs, ranks
+from legato.engine.frames import Failure, RunStats, bind_inputs, ranks
+from legato.engine.instances import InstanceTable
+from legato.engine.resources import Gpu, ResourcePool, Usage
+from legato.engine.run import OnError, Run
 from legato.graph import Graph
 
 
 class Engine:
-    """A long-lived executor of graphs: one backend (with its warm instances), one event bus.
+    """A long-lived executor of graphs: one backend, its resources and warm instances (shared by
+    every run, so a model loaded for one run serves the next), one event bus.
 
-    Close it explicitly (or use it as a context manager) to stop its workers.
+    ``resources`` declares custom capacity (``{"asr": 1}``) on top of the backend's. Close the
+    engine explicitly (or use it as a context manager) to stop its workers.
     """
 
     def __init__(
-        self, backend: Backend, *, clock: Clock | None = None, bus: EventBus | None = None
+        self,
+        backend: Backend,
+        *,
+        clock: Clock | None = None,
+        bus: EventBus | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> None:
         self.backend = backend
         self.clock = clock or MonotonicClock()
         self.bus = bus or EventBus()
+        self.pool = ResourcePool(backend.capacity(), tuple(backend.gpus()))
+        if resources:
+            self.pool.declare(resources)
+        self.instances = InstanceTable(self.pool, backend.evict, self.clock)
+        self.allocator = Allocator(self.pool, self.instances, self.clock)
+
+    def capacity(self) -> dict[str, float]:
+        """Everything this engine can hand out, by resource name."""
+        return dict(self.pool.capacity)
+
+    def declare(self, resources: Mapping[str, float]) -> None:
+        """Add custom capacity, e.g. ``{"asr": 1}`` for a licence or a device of your own."""
+        self.pool.declare(resources)
+
+    def usage(self) -> Usage:
+        """What is held now, and the capacity, by resource name."""
+        return self.pool.usage()
 
     def start(
         self,
@@ -40,10 +68,12 @@ class Engine:
         on_error: OnError = "raise",
     ) -> Run:
         """A run of ``graph`` over ``items``; iterate ``run.results()`` to drive it."""
-        return Run(graph, items, backend=self.backend, bus=self.bus, clock=self.clock,
-                   window=window, ordered=ordered, on_error=on_error)
+        return Run(graph, items, backend=self.backend, allocator=self.allocator, bus=self.bus,
+                   clock=self.clock, window=window, ordered=ordered, on_error=on_error)
 
     def close(self) -> None:
+        """Evict every warm instance and stop the backend's workers."""
+        self.instances.close()
         self.backend.close()
 
     def __enter__(self) -> Engine:
@@ -60,10 +90,12 @@ __all__ = [
     "Engine",
     "EventBus",
     "Failure",
+    "Gpu",
     "ManualClock",
     "MonotonicClock",
     "OnError",
     "Outcome",
+    "ResourcePool",
     "Run",
     "RunStats",
     "bind_inputs",

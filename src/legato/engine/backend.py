@@ -5,20 +5,26 @@ time through ``submit`` and reports each back exactly once, from any thread, thr
 ``done`` callable given with it. That is the whole contract (after Dask's single ``submit``):
 
 - ``capacity()``: what the backend has, by resource name (``cpus``, ``gpus``, ``memory`` in
-  bytes, custom names), for the check and for admission.
+  bytes, custom names), for the check and for admission; ``gpus()``: its GPU devices.
 - ``submit(call, done)``: start the call; later ``done(call, Outcome)``, exactly once.
 - ``cancel(call)``: best effort; a process worker is killed, an async task cancelled, a thread
   abandoned (its late result is dropped). ``done`` may still arrive and is ignored by the engine.
+- ``evict(target, slot)``: drop the live object of a class component's slot (the engine chose
+  it to make room, or gave up on it); the next call on that slot builds it again.
 - ``close()``: stop everything, leave no worker process or thread behind.
+
+The engine decides which slot of a class component serves a call (``Call.slot``) and which GPU
+devices it may use (``Call.devices``): a backend never queues calls of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from legato.component import Component, Instance
+from legato.engine.resources import Gpu
 
 
 @dataclass(eq=False, slots=True)
@@ -29,6 +35,8 @@ class Call:
     target: Component | Instance
     kwargs: dict[str, Any] = field(default_factory=dict)
     batch: list[dict[str, Any]] | None = None
+    slot: int | None = None
+    devices: tuple[int, ...] = ()
 
     @property
     def component(self) -> Component:
@@ -44,6 +52,7 @@ class Outcome:
     start: float = 0.0
     end: float = 0.0
     executor: str = ""
+    usage: Mapping[str, float] | None = None
 
 
 Done = Callable[[Call, Outcome], None]
@@ -56,6 +65,10 @@ class Backend(Protocol):
 
     def submit(self, call: Call, done: Done) -> None: ...
 
+    def gpus(self) -> Sequence[Gpu]: ...
+
     def cancel(self, call: Call) -> None: ...
+
+    def evict(self, target: Instance, slot: int) -> None: ...
 
     def close(self) -> None: ...

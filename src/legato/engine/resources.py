@@ -127,6 +127,27 @@ class ResourcePool:
         for wake in listeners:
             wake()
 
+    def notify(self) -> None:
+        """Tell the subscribers that something came free (a slot, not only resources)."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for wake in listeners:
+            wake()
+
+    def declare(self, resources: Mapping[str, float]) -> None:
+        """Add or raise capacity: ``{"asr": 2}`` (also ``cpus``, ``memory``, and ``gpus`` where
+        GPUs are counted, not enumerated). Amounts already held stay held; nothing shrinks."""
+        with self._lock:
+            for name, amount in resources.items():
+                if name == "gpus":
+                    if not self.gpus:
+                        self.capacity["gpus"] = max(self.capacity["gpus"], float(amount))
+                    continue
+                old = self.capacity.get(name, 0.0)
+                if amount > old:
+                    self.capacity[name] = float(amount)
+                    self._free[name] = self._free.get(name, 0.0) + float(amount) - old
+
     def subscribe(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call ``wake`` after every release; returns the function that stops it."""
         with self._lock:

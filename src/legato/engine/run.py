@@ -28,12 +28,11 @@ import itertools
 import queue
 import time
 import uuid
-from collections.abc import Generator, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Generator, Hashable, Iterable, Mapping
 from typing import Any, Literal
 
-from legato import types as port_types
 from legato.component import Component, Instance, join_outputs, split_outputs
+from legato.engine.allocator import FREE, Admitted, Allocator
 from legato.engine.backend import Backend, Call, Outcome
 from legato.engine.clock import Clock, MonotonicClock
 from legato.engine.events import (
@@ -45,141 +44,69 @@ from legato.engine.events import (
     RunFinished,
     RunStarted,
 )
-from legato.errors import ComponentError, ComponentTimeout, InputError, RunCancelled
-from legato.graph import Const, Graph, Node, Ref
+from legato.engine.frames import (
+    Failure,
+    Fanout,
+    Frame,
+    Item,
+    PendingBatch,
+    Plan,
+    RunStats,
+    Task,
+    bind_inputs,
+    resolve,
+)
+from legato.errors import ComponentError, ComponentTimeout, InputError, RunCancelled, RunError
+from legato.graph import Graph
 
 OnError = Literal["raise", "skip", "collect"]
 
 _WAKE = object()
 _CANCEL = object()
-_TIMEOUT, _RETRY, _FLUSH = 0, 1, 2
+_TIMEOUT, _RETRY, _FLUSH, _WAKE_UP = 0, 1, 2, 3
+_AUTO_WAIT_CAP = 0.05  # seconds: the longest an "auto" batch ever waits
 
 
-@dataclass(frozen=True)
-class Failure:
-    """Stands in for a failed item's result in ``map(..., on_error="collect")``."""
+class _Pending:
+    """A call waiting for admission: its task(s), target and arguments (or batch)."""
 
-    index: int
-    error: BaseException
-    inputs: Mapping[str, Any]
-
-    def __repr__(self) -> str:
-        return f"Failure(index={self.index}, error={self.error!r})"
-
-
-@dataclass(frozen=True)
-class RunStats:
-    """A snapshot of a run's progress."""
-
-    done: int
-    failed: int
-    running: int
-    queued: int
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-graph plan (computed once, shared by every frame of that graph)
-
-
-class Plan:
-    """What the loop needs about a graph, precomputed: counts, successors, ranks, bindings."""
-
-    __slots__ = ("bindings", "downstream", "graph", "rank", "roots", "upstream_count")
-
-    def __init__(self, graph: Graph) -> None:
-        self.graph = graph
-        self.downstream = graph.downstream()
-        self.upstream_count = {nid: len(node.upstream()) for nid, node in graph.nodes.items()}
-        self.roots = [nid for nid, count in self.upstream_count.items() if count == 0]
-        self.rank = ranks(graph)
-        self.bindings = {nid: tuple(node.inputs.items()) for nid, node in graph.nodes.items()}
-
-
-def ranks(graph: Graph) -> dict[str, int]:
-    """Critical-path rank of each node: nodes on the longest path from it to a sink."""
-    downstream = graph.downstream()
-    rank: dict[str, int] = {}
-    for node_id in reversed(list(graph.nodes)):  # creation order is topological
-        rank[node_id] = 1 + max((rank[d] for d in downstream[node_id]), default=0)
-    return rank
-
-
-# ---------------------------------------------------------------------------------------------
-# Items, frames, tasks
-
-
-class Item:
-    """One top-level item: its inputs, and its result or error once finished."""
-
-    __slots__ = ("error", "failed", "finished", "index", "inputs", "result")
-
-    def __init__(self, index: int, inputs: Mapping[str, Any]) -> None:
-        self.index = index
-        self.inputs = inputs
-        self.failed = False
-        self.finished = False
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
-class Frame:
-    """One execution of one graph with concrete inputs (an item's, or a map element's)."""
-
-    __slots__ = ("inputs", "item", "parent", "path", "plan", "remaining", "values", "waiting")
+    __slots__ = ("batch", "kwargs", "target", "tasks")
 
     def __init__(
         self,
-        plan: Plan,
-        inputs: Mapping[str, Any],
-        item: Item,
-        parent: tuple[Frame, str, int] | None = None,
-        path: str = "",
+        tasks: Task | list[Task],
+        target: Component | Instance,
+        kwargs: dict[str, Any] | None,
+        batch: list[dict[str, Any]] | None,
     ) -> None:
-        self.plan = plan
-        self.inputs = inputs
-        self.item = item
-        self.parent = parent
-        self.path = path
-        self.values: dict[str, dict[str, Any]] = {}
-        self.waiting = dict(plan.upstream_count)
-        self.remaining = len(plan.graph.nodes)
-
-
-class Task:
-    """One node of one frame, across its attempts."""
-
-    __slots__ = ("attempt", "frame", "node", "started")
-
-    def __init__(self, frame: Frame, node: Node) -> None:
-        self.frame = frame
-        self.node = node
-        self.attempt = 1
-        self.started = 0.0
+        self.tasks = tasks
+        self.target = target
+        self.kwargs = kwargs
+        self.batch = batch
 
     @property
-    def name(self) -> str:
-        return self.frame.path + self.node.id
+    def component(self) -> Component:
+        target = self.target
+        return target.component if isinstance(target, Instance) else target
 
+    def first(self) -> Task:
+        return self.tasks[0] if isinstance(self.tasks, list) else self.tasks
 
-class _Fanout:
-    """A running map or branch node: child frames and the results gathered so far."""
+    def priority(self) -> tuple[float, int, int]:
+        task = self.first()
+        return (-task.frame.plan.rank[task.node.id], task.frame.item.index, id(self))
 
-    __slots__ = ("remaining", "results", "task")
+    def finished(self) -> bool:
+        return self.first().frame.item.finished
 
-    def __init__(self, task: Task, size: int) -> None:
-        self.task = task
-        self.remaining = size
-        self.results: list[dict[str, Any] | None] = [None] * size
+    def group(self) -> Hashable:
+        """Calls that wait for the same thing: the same instance, or the same request."""
+        if isinstance(self.target, Instance):
+            return ("instance", self.target.key())
+        return ("call", id(self.target))
 
-
-class _Batch:
-    """Calls waiting to be sent together to one batched component."""
-
-    __slots__ = ("generation", "tasks")
-
-    def __init__(self) -> None:
-        self.tasks: list[tuple[Task, dict[str, Any]]] = []
-        self.generation = 0
+    def __lt__(self, other: _Pending) -> bool:
+        return id(self) < id(other)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +122,7 @@ class Run:
         items: Iterable[Mapping[str, Any]],
         *,
         backend: Backend,
+        allocator: Allocator,
         bus: EventBus | None = None,
         clock: Clock | None = None,
         window: int = 256,
@@ -209,6 +137,7 @@ class Run:
         self.id = run_id or uuid.uuid4().hex[:12]
         self.graph = graph
         self.backend = backend
+        self.allocator = allocator
         self.bus = bus or EventBus()
         self.clock = clock or MonotonicClock()
         self.window = window
@@ -218,12 +147,14 @@ class Run:
         self._exhausted = False
         self._plans: dict[int, Plan] = {}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._ready: list[tuple[int, int, int, Task]] = []
+        self._ready: list[tuple[float, int, int, Task]] = []
         self._timers: list[tuple[float, int, int, Any]] = []
         self._inflight: dict[int, list[Task] | Task] = {}
         self._calls: dict[int, Call] = {}
-        self._fanouts: dict[tuple[int, str], _Fanout] = {}
-        self._batches: dict[int, _Batch] = {}
+        self._held: dict[int, Admitted] = {}
+        self._blocked: dict[Hashable, list[tuple[tuple[float, int, int], _Pending]]] = {}
+        self._fanouts: dict[tuple[int, str], Fanout] = {}
+        self._batches: dict[int, PendingBatch] = {}
         self._seq = itertools.count()
         self._call_ids = itertools.count(1)
         self._open: dict[int, Item] = {}
@@ -234,6 +165,7 @@ class Run:
         self._started = False
         self._closed = False
         self._stop_clock = self.clock.on_advance(lambda: self._queue.put(_WAKE))
+        self._stop_pool = allocator.pool.subscribe(self._on_free)
 
     # -- public -------------------------------------------------------------------------------
 
@@ -342,7 +274,7 @@ class Run:
     def _plan(self, graph: Graph) -> Plan:
         plan = self._plans.get(id(graph))
         if plan is None:
-            plan = self._plans[id(graph)] = Plan(graph)
+            plan = self._plans[id(graph)] = Plan(graph, self.allocator.estimates.get)
         return plan
 
     def _start_frame(self, frame: Frame) -> None:
@@ -375,7 +307,7 @@ class Run:
 
     def _frame_done(self, frame: Frame) -> None:
         graph = frame.plan.graph
-        outputs = {name: _resolve(frame, src) for name, src in graph.outputs.items()}
+        outputs = {name: resolve(frame, src) for name, src in graph.outputs.items()}
         if frame.parent is None:
             item = frame.item
             item.result = join_outputs(graph.output_annotation, outputs)
@@ -404,7 +336,7 @@ class Run:
         if frame.item.finished:
             return
         node = task.node
-        kwargs = {port: _resolve(frame, src) for port, src in frame.plan.bindings[node.id]}
+        kwargs = {port: resolve(frame, src) for port, src in frame.plan.bindings[node.id]}
         if node.kind == "call":
             self._start_call(task, kwargs)
         elif node.kind == "map":
@@ -420,8 +352,63 @@ class Run:
         if batch is not None:
             self._add_to_batch(task, kwargs, target, batch.max_size, batch.max_wait_ms)
             return
-        call = Call(next(self._call_ids), target, kwargs)
-        self._submit(call, task, component.options.timeout)
+        self._request(_Pending(task, target, kwargs, None))
+
+    # -- admission ----------------------------------------------------------------------------
+
+    def _request(self, pending: _Pending) -> None:
+        """Start the call now if everything it needs is free, else let it wait its turn."""
+        if not self._try_start(pending):
+            group = self._blocked.setdefault(pending.group(), [])
+            heapq.heappush(group, (pending.priority(), pending))
+
+    def _try_start(self, pending: _Pending) -> bool:
+        admitted = self.allocator.admit(pending.target)
+        if admitted is None:
+            return False
+        if isinstance(admitted, float):  # a rate limit: look again when it allows
+            heapq.heappush(self._timers, (admitted, next(self._seq), _WAKE_UP, None))
+            return False
+        call = Call(next(self._call_ids), pending.target, pending.kwargs or {}, pending.batch,
+                    slot=admitted.slot.index if admitted.slot is not None else None,
+                    devices=admitted.devices)
+        if admitted is not FREE:
+            self._held[call.id] = admitted
+        self._submit(call, pending.tasks, pending.component.options.timeout)
+        return True
+
+    def _retry_blocked(self) -> None:
+        """Something came free: start waiting calls that fit now, best priority first. Calls
+        that ask the same of the same target form one group, so a group whose first call does
+        not fit is passed over whole (a smaller request elsewhere may still fit: backfill)."""
+        for key in sorted(self._blocked, key=lambda k: self._blocked[k][0][0]):
+            group = self._blocked[key]
+            while group:
+                pending = group[0][1]
+                if pending.finished():
+                    heapq.heappop(group)
+                    continue
+                if not self._try_start(pending):
+                    break
+                heapq.heappop(group)
+            if not group:
+                del self._blocked[key]
+        for key, batch in list(self._batches.items()):
+            if batch.waiting and batch.tasks:
+                self._flush(key)
+
+    def _on_free(self) -> None:
+        """Resources or a slot came free (maybe in another run): look again, if waiting."""
+        if self._blocked or self._batches:
+            self._queue.put(_WAKE)
+
+    def _release(self, call_id: int, *, abandoned: bool, outcome: Outcome | None = None) -> None:
+        admitted = self._held.pop(call_id, None)
+        if admitted is not None:
+            tokens = 0.0
+            if outcome is not None and outcome.usage:
+                tokens = outcome.usage.get("tokens", 0.0)
+            self.allocator.finish(admitted, abandoned=abandoned, tokens=tokens)
 
     def _submit(self, call: Call, tasks: Task | list[Task], timeout: float | None) -> None:
         self._inflight[call.id] = tasks
@@ -434,41 +421,72 @@ class Run:
             for task in tasks if isinstance(tasks, list) else (tasks,):
                 self.bus.publish(NodeStarted(self.id, task.frame.item.index, task.name,
                                              task.attempt, now))
-        self.backend.submit(call, self._report)
+        try:
+            self.backend.submit(call, self._report)
+        except RunError:
+            raise
+        except Exception as exc:  # e.g. arguments that cannot be sent to a worker process
+            self._report(call, Outcome(error=exc, start=self.clock.now(), end=self.clock.now()))
 
     def _report(self, call: Call, outcome: Outcome) -> None:
         """Called by the backend, from any thread."""
         self._queue.put((call, outcome))
 
     def _add_to_batch(
-        self, task: Task, kwargs: dict[str, Any], target: Any, max_size: int, max_wait_ms: float
+        self, task: Task, kwargs: dict[str, Any], target: Any, max_size: int,
+        max_wait_ms: float | str,
     ) -> None:
+        """Batching policy: flush when the batch holds ``max_size`` calls or its oldest has
+        waited ``max_wait_ms``. With ``"auto"``, the wait is what the next calls are expected to
+        take to fill the batch (the moving average gap between calls times the room left),
+        capped by the component's own estimated service time: never wait longer than a call
+        takes. A flushed batch that cannot start yet (no free instance) keeps growing."""
         key = id(target)
-        pending = self._batches.get(key)
-        if pending is None:
-            pending = self._batches[key] = _Batch()
-        pending.tasks.append((task, kwargs))
-        if len(pending.tasks) >= max_size:
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._batches[key] = PendingBatch()
+        now = self.clock.now()
+        if batch.last_arrival is not None:
+            gap = now - batch.last_arrival
+            previous = batch.arrival
+            batch.arrival = gap if previous == 0.0 else previous + 0.2 * (gap - previous)
+        batch.last_arrival = now
+        batch.tasks.append((task, kwargs))
+        if len(batch.tasks) >= max_size:
             self._flush(key)
-        elif len(pending.tasks) == 1:
-            deadline = self.clock.now() + max_wait_ms / 1000.0
+        elif len(batch.tasks) == 1 and not batch.waiting:
+            if max_wait_ms == "auto":
+                service = self.allocator.estimates.get(task.frame.plan.keys[task.node.id])
+                wait = min(batch.arrival * (max_size - 1), service, _AUTO_WAIT_CAP)
+            else:
+                wait = float(max_wait_ms) / 1000.0
             heapq.heappush(self._timers,
-                           (deadline, next(self._seq), _FLUSH, (key, pending.generation)))
+                           (now + wait, next(self._seq), _FLUSH, (key, batch.generation)))
 
     def _flush(self, key: int) -> None:
-        pending = self._batches.get(key)
-        if pending is None or not pending.tasks:
+        batch = self._batches.get(key)
+        if batch is None or not batch.tasks:
             return
-        entries = [(t, kw) for t, kw in pending.tasks if not t.frame.item.finished]
-        pending.tasks = []
-        pending.generation += 1
-        if not entries:
+        live = [(t, kw) for t, kw in batch.tasks if not t.frame.item.finished]
+        if not live:
+            batch.tasks = []
             return
-        target = entries[0][0].node.target
+        target = live[0][0].node.target
         assert isinstance(target, Component | Instance)
-        call = Call(next(self._call_ids), target, batch=[kw for _, kw in entries])
         component = target.component if isinstance(target, Instance) else target
-        self._submit(call, [t for t, _ in entries], component.options.timeout)
+        assert component.options.batch is not None
+        size = component.options.batch.max_size
+        entries, rest = live[:size], live[size:]
+        pending = _Pending([t for t, _ in entries], target, None, [kw for _, kw in entries])
+        if not self._try_start(pending):
+            batch.tasks = live  # keep growing until an instance is free
+            batch.waiting = True
+            return
+        batch.tasks = rest
+        batch.waiting = False
+        batch.generation += 1
+        if rest:
+            self._flush(key)
 
     def _start_map(self, task: Task, kwargs: dict[str, Any]) -> None:
         body = task.node.body
@@ -485,7 +503,7 @@ class Run:
             return
         first = body.inputs[0].name
         frame = task.frame
-        self._fanouts[(id(frame), task.node.id)] = _Fanout(task, len(elements))
+        self._fanouts[(id(frame), task.node.id)] = Fanout(task, len(elements))
         plan = self._plan(body)
         for index, element in enumerate(elements):
             inputs = {first: element, **kwargs}
@@ -501,7 +519,7 @@ class Run:
             return
         inputs = {k[len(prefix):]: v for k, v in kwargs.items() if k.startswith(prefix)}
         frame = task.frame
-        self._fanouts[(id(frame), node.id)] = _Fanout(task, 1)
+        self._fanouts[(id(frame), node.id)] = Fanout(task, 1)
         path = f"{task.name}/{'then' if prefix == 'then.' else 'else'}/"
         self._start_frame(Frame(self._plan(chosen), inputs, frame.item, (frame, node.id, 0), path))
 
@@ -512,7 +530,8 @@ class Run:
         ready = self._ready
         while ready:
             self._start(heapq.heappop(ready)[3])
-        if not self._finished_ready() and (self._inflight or self._timers or ready):
+        waiting = self._inflight or self._timers or ready or self._blocked or self._batches
+        if not self._finished_ready() and waiting:
             if self._queue.empty():
                 self.clock.idle(self._timers[0][0] if self._timers else None)
             timeout = None
@@ -524,7 +543,7 @@ class Run:
                 message = None
             if message is not None:
                 self._handle(message)
-        elif not self._inflight and not self._timers and not ready and self._open:
+        elif not waiting and self._open:
             raise RuntimeError("legato: run stalled with open items and nothing to do")
         while True:  # drain without blocking
             try:
@@ -533,6 +552,8 @@ class Run:
                 break
             self._handle(message)
         self._fire_timers()
+        if self._blocked or any(batch.waiting for batch in self._batches.values()):
+            self._retry_blocked()
 
     def _finished_ready(self) -> bool:
         if self.ordered:
@@ -549,6 +570,10 @@ class Run:
         self._calls.pop(call.id, None)
         if tasks is None:
             return  # timed out or cancelled earlier: a late result, dropped
+        self._release(call.id, abandoned=False, outcome=outcome)
+        first = tasks[0] if isinstance(tasks, list) else tasks
+        self.allocator.estimates.add(first.frame.plan.keys[first.node.id],
+                                     outcome.end - outcome.start)
         if isinstance(tasks, list):
             self._batch_done(call, tasks, outcome)
         elif outcome.error is not None:
@@ -635,6 +660,8 @@ class Run:
             _, _, kind, payload = heapq.heappop(timers)
             if kind == _RETRY:
                 self._make_ready(payload)
+            elif kind == _WAKE_UP:
+                continue  # a rate limit refilled: _retry_blocked looks again
             elif kind == _FLUSH:
                 key, generation = payload
                 pending = self._batches.get(key)
@@ -649,6 +676,7 @@ class Run:
         if tasks is None or call is None:
             return
         self.backend.cancel(call)
+        self._release(call_id, abandoned=True)
         timeout = call.component.options.timeout
         for task in tasks if isinstance(tasks, list) else (tasks,):
             self._task_failed(task, TimeoutError(f"call took longer than timeout={timeout}s"))
@@ -658,8 +686,11 @@ class Run:
             return
         self._closed = True
         self._stop_clock()
+        self._stop_pool()
         for call in list(self._calls.values()):
             self.backend.cancel(call)
+            self._release(call.id, abandoned=True)
+        self._blocked.clear()
         self._inflight.clear()
         self._calls.clear()
         if self._started and self.bus.active:
@@ -667,39 +698,3 @@ class Run:
                                          self._failed))
 
 
-def _resolve(frame: Frame, source: Ref | Const) -> Any:
-    if source.__class__ is Const:
-        return source.value
-    if source.node is None:  # type: ignore[union-attr]
-        return frame.inputs[source.port]  # type: ignore[union-attr]
-    return frame.values[source.node][source.port]  # type: ignore[union-attr]
-
-
-def bind_inputs(graph: Graph, raw: Mapping[str, Any], index: int | None = None) -> dict[str, Any]:
-    """Check and coerce one item's inputs against the graph's input ports.
-
-    Raises :class:`InputError` naming every missing, unknown or ill-typed input.
-    """
-    if not isinstance(raw, Mapping):
-        raise InputError(f"inputs must be a mapping of input name to value, got "
-                         f"{type(raw).__name__}", item=index)
-    problems: list[str] = []
-    bound: dict[str, Any] = {}
-    names = [port.name for port in graph.inputs]
-    for key in raw:
-        if key not in names:
-            problems.append(f"unknown input '{key}'; '{graph.name}' takes: "
-                            + ", ".join(str(p) for p in graph.inputs))
-    for port in graph.inputs:
-        if port.name in raw:
-            try:
-                bound[port.name] = port_types.coerce(raw[port.name], port.annotation)
-            except ValueError as exc:
-                problems.append(f"input '{port.name}' {exc}")
-        elif port.required:
-            problems.append(f"missing input '{port}'")
-        else:
-            bound[port.name] = port.default
-    if problems:
-        raise InputError("; ".join(problems), item=index)
-    return bound

@@ -1,0 +1,66 @@
+"""How figures are taken: medians of repeated timings, and whole child processes."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+def median_time(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> float:
+    """Median wall seconds of ``fn()`` over ``repeat`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class ProcessRun:
+    """A child process: wall seconds from spawn to exit, its own peak RSS, what it printed."""
+
+    seconds: float
+    peak_mib: float
+    stdout: str
+
+
+def run_process(args: Sequence[str]) -> ProcessRun:
+    """Run a command to its end; raise with the end of its stderr if it fails.
+
+    Peak RSS comes from ``wait4`` on the child, so it is that process's own high-water mark.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}: "
+                               f"{err.read().decode(errors='replace')[-800:]}")
+        return ProcessRun(seconds, usage.ru_maxrss / 1024, out.read().decode())  # KiB on Linux
+
+
+def process_median(args: Sequence[str], *, repeat: int) -> tuple[float, float]:
+    """Median wall seconds and median peak RSS (MiB) of ``repeat`` runs of a command."""
+    runs = [run_process(args) for _ in range(repeat)]
+    return (statistics.median(r.seconds for r in runs),
+            statistics.median(r.peak_mib for r in runs))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) by nearest rank."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]

@@ -1,0 +1,113 @@
+"""legato's benchmark suite: every workload on legato and on the baselines, one table.
+
+    python benchmarks/run.py              # the full suite (a few minutes)
+    python benchmarks/run.py --quick      # smaller sizes, a smoke run
+    python benchmarks/run.py --only b3,stg-sim --no-peers
+
+Prints a Markdown table, writes ``benchmarks/results/latest.json`` and, with ``--readme``, puts
+the table in ``benchmarks/README.md``. Budgets come from DESIGN.md ("Performance budgets").
+Every system runs in this one session: first legato and the plain-Python and Dask baselines,
+then Ray, whose local cluster is started once, after the others, so its daemons do not compete
+with them for the CPUs. A peer that is not installed is skipped, with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import peers  # noqa: E402
+import report  # noqa: E402
+from suite import Family, Row, Sample, join  # noqa: E402
+from workloads import batching, memory, overhead, packing, process  # noqa: E402
+
+FAMILIES: dict[str, Callable[..., Family]] = {
+    "process": process.family,  # B6 first: a quiet machine for the start-up times
+    "memory": memory.family,  # B8
+    "overhead": overhead.family,  # B1, B2
+    "batching": batching.family,  # B4
+    "b3": packing.b3,
+    "stg-sim": packing.stg_simulated,
+    "stg": packing.stg_real,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    parser.add_argument("--only", default="", help=f"comma-separated: {', '.join(FAMILIES)}")
+    parser.add_argument("--no-peers", action="store_true", help="skip Dask and Ray")
+    parser.add_argument("--readme", action="store_true",
+                        help="write the table into benchmarks/README.md")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args()
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(FAMILIES)
+    unknown = [name for name in chosen if name not in FAMILIES]
+    if unknown:
+        parser.error(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
+
+    start = time.perf_counter()
+    families = [FAMILIES[name](quick=args.quick) for name in chosen]
+    notes: list[str] = []
+    for family in families:
+        if args.no_peers:
+            family.systems = {k: v for k, v in family.systems.items() if k not in report.PEERS}
+        notes += [n for n in family.notes if n not in notes]
+    if args.no_peers:
+        notes.append("dask, ray: skipped (--no-peers)")
+
+    samples: list[dict[str, Sample]] = [{} for _ in families]
+    for family, found in zip(families, samples, strict=True):
+        for system, measure in family.systems.items():
+            if system != "ray":
+                _measure(family, system, measure, found, notes, start)
+    if any("ray" in family.systems for family in families):
+        _log(start, "starting Ray's local cluster")
+        ray_start = time.perf_counter()
+        peers.start_ray()
+        notes.append(f"ray: local cluster started once, in {time.perf_counter() - ray_start:.1f}"
+                     " s (not counted in any figure)")
+        try:
+            for family, found in zip(families, samples, strict=True):
+                if "ray" in family.systems:
+                    _measure(family, "ray", family.systems["ray"], found, notes, start)
+        finally:
+            peers.stop_ray()
+
+    rows: list[Row] = []
+    for family, found in zip(families, samples, strict=True):
+        rows += join(family, found)
+    seconds = time.perf_counter() - start
+    print(report.table(rows))
+    for note in notes:
+        print(f"- {note}")
+    report.write_json(args.out, rows, notes=notes, seconds=seconds)
+    print(f"wrote {args.out} ({seconds:.0f} s)")
+    if args.readme:
+        report.update_readme(HERE / "README.md", rows, notes=notes, seconds=seconds)
+        print(f"updated {HERE / 'README.md'}")
+
+
+def _measure(family: Family, system: str, measure: Callable[[], Sample],
+             found: dict[str, Sample], notes: list[str], start: float) -> None:
+    _log(start, f"{family.name}: {system}")
+    try:
+        found[system] = measure()
+    except Exception as exc:  # one system failing must not lose the others' figures
+        traceback.print_exc()
+        notes.append(f"{family.name}: {system} failed: {type(exc).__name__}: {exc}")
+
+
+def _log(start: float, what: str) -> None:
+    print(f"[{time.perf_counter() - start:6.1f} s] {what}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()

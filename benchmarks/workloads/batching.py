@@ -1,0 +1,155 @@
+"""B4: 2,000 requests at once to one model that costs 2 ms + 0.05 ms per item, batches of <= 32.
+
+The model is one class-component instance (it serves one batch at a time, like one model on one
+device), its cost a ``time.sleep`` on its thread. The analytic best is full batches back to
+back: 32 items per 3.6 ms, 8,889 items/s; the budget is 90 % of it. Baselines: a hand-written
+batcher (a queue and one thread that takes up to 32 requests, waiting at most ``max_wait`` for
+them), the same model without batching (one request per call), and Dask and Ray without
+batching (neither has a dynamic batcher outside Ray Serve). The unbatched runs serve 500
+requests: their throughput does not depend on the count.
+
+The budget's second half, p99 latency when requests arrive paced below capacity, is not
+measured: ``map`` pulls its items on the scheduler's own thread, so a paced source would block
+the scheduler (see the README).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+import legato as lg
+from legato.backends.local import LocalBackend
+from measure import percentile
+from peers import installed, missing_note
+from suite import Family, RowSpec, Sample
+
+MAX_SIZE = 32
+MAX_WAIT_MS = 5.0
+FIXED_S, PER_ITEM_S = 0.002, 0.00005
+
+
+def service_time(size: int) -> float:
+    return FIXED_S + PER_ITEM_S * size
+
+
+BEST = MAX_SIZE / service_time(MAX_SIZE)  # items/s with full batches back to back
+
+
+def model(xs: list[int]) -> list[int]:
+    time.sleep(service_time(len(xs)))
+    return xs
+
+
+@lg.component(cpus=0, batch=lg.Batch(max_size=MAX_SIZE, max_wait_ms=MAX_WAIT_MS))
+class Model:
+    """One instance: one batch at a time."""
+
+    def __call__(self, xs: list[int]) -> list[int]:
+        return model(xs)
+
+
+@lg.pipeline
+def serve(x: int) -> int:
+    return Model()(x)  # type: ignore[no-any-return]
+
+
+def family(*, quick: bool) -> Family:
+    requests = 500 if quick else 2_000
+    unbatched = 200 if quick else 500
+    rows = [
+        RowSpec("B4", f"{requests:,} requests at once, model 2 ms + 0.05 ms/item, batches <= 32",
+                "items_per_s", round(0.9 * BEST), lower_is_better=False),
+        RowSpec("B4-p99", f"B4: p99 latency of the {requests:,}-request burst "
+                f"(best: {1000 * requests / BEST:.0f} ms)", "ms", None),
+    ]
+
+    def legato() -> Sample:
+        with lg.Engine(LocalBackend()) as engine:
+            list(serve.map(range(MAX_SIZE * 2), engine=engine, window=requests))  # warm-up
+            start = time.perf_counter()
+            latencies = []
+            for _ in serve.map(range(requests), engine=engine, window=requests, ordered=False):
+                latencies.append(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+        return Sample({"B4": requests / elapsed, "B4-p99": percentile(latencies, 99) * 1000})
+
+    def hand_batcher() -> Sample:
+        inbox: queue.SimpleQueue[tuple[int, Future[int]] | None] = queue.SimpleQueue()
+
+        def serve_batches() -> None:
+            while (first := inbox.get()) is not None:
+                batch = [first]
+                deadline = time.monotonic() + MAX_WAIT_MS / 1000
+                while len(batch) < MAX_SIZE:
+                    try:
+                        more = inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        inbox.put(None)
+                        break
+                    batch.append(more)
+                for (_, future), value in zip(batch, model([x for x, _ in batch]), strict=True):
+                    future.set_result(value)
+
+        worker = threading.Thread(target=serve_batches, daemon=True)
+        worker.start()
+        start = time.perf_counter()
+        futures = []
+        for x in range(requests):
+            future: Future[int] = Future()
+            inbox.put((x, future))
+            futures.append(future)
+        latencies = []
+        for future in futures:
+            future.result()
+            latencies.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        inbox.put(None)
+        worker.join()
+        return Sample({"B4": requests / elapsed, "B4-p99": percentile(latencies, 99) * 1000})
+
+    def sequential() -> Sample:
+        start = time.perf_counter()
+        for x in range(unbatched):
+            model([x])
+        return Sample({"B4": unbatched / (time.perf_counter() - start)},
+                      notes={"B4": "no batching"})
+
+    def dask() -> Sample:
+        import dask.threaded
+
+        graph: dict[str, Any] = {f"r{x}": (model, [x]) for x in range(unbatched)}
+        start = time.perf_counter()
+        dask.threaded.get(graph, list(graph), num_workers=1)
+        return Sample({"B4": unbatched / (time.perf_counter() - start)},
+                      notes={"B4": "no batching, 1 worker"})
+
+    def ray() -> Sample:
+        import ray
+
+        served = ray.remote(num_cpus=0, max_concurrency=1)(_RayModel).remote()
+        ray.get(served.call.remote(0))  # warm-up: the actor's process
+        start = time.perf_counter()
+        ray.get([served.call.remote(x) for x in range(unbatched)])
+        elapsed = time.perf_counter() - start
+        ray.kill(served)
+        return Sample({"B4": unbatched / elapsed}, notes={"B4": "no batching, one actor"})
+
+    systems = {"legato": legato, "hand_batcher": hand_batcher, "sequential": sequential}
+    notes = []
+    for name, measure in (("dask", dask), ("ray", ray)):
+        if installed(name):
+            systems[name] = measure
+        else:
+            notes.append(missing_note(name))
+    return Family("B4: cross-request batching", rows, systems, notes)
+
+
+class _RayModel:
+    def call(self, x: int) -> int:
+        return model([x])[0]

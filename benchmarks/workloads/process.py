@@ -1,0 +1,71 @@
+"""B6: a whole process (start Python, import, run a 3-node pipeline, exit), and its peak RSS.
+
+Each system runs the same three-step chain in a fresh interpreter: legato
+(``three_nodes.py``, and ``legato run`` from the CLI), plain Python, Dask (``delayed`` on the
+threaded scheduler) and Ray (``ray.init`` of a new local cluster, three tasks, shutdown). The
+figure is the median wall time from spawn to exit; the peak RSS is the process's own.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from measure import process_median
+from peers import installed, missing_note
+from suite import Family, RowSpec, Sample
+
+PIPELINE = Path(__file__).with_name("three_nodes.py")
+
+PLAIN = """
+def step(x):
+    return x + 1
+assert step(step(step(1))) == 4
+"""
+
+DASK = """
+import dask
+@dask.delayed
+def step(x):
+    return x + 1
+assert step(step(step(1))).compute(scheduler="threads") == 4
+"""
+
+RAY = """
+import ray
+ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+@ray.remote
+def step(x):
+    return x + 1
+assert ray.get(step.remote(step.remote(step.remote(1)))) == 4
+ray.shutdown()
+"""
+
+
+def family(*, quick: bool) -> Family:
+    repeat = 3 if quick else 10
+    rows = [
+        RowSpec("B6", "process: import, run a 3-node pipeline, exit", "ms", 150.0),
+        RowSpec("B6-mem", "B6: peak RSS of that process", "MiB", 60.0),
+        RowSpec("B6-cli", "B6 through `legato run` (python -m legato.cli)", "ms", 300.0),
+    ]
+
+    def sample(script: str, runs: int) -> Sample:
+        seconds, mib = process_median([sys.executable, "-c", script], repeat=runs)
+        return Sample({"B6": seconds * 1000, "B6-mem": mib})
+
+    def legato() -> Sample:
+        seconds, mib = process_median([sys.executable, str(PIPELINE)], repeat=repeat)
+        cli, _ = process_median([sys.executable, "-m", "legato.cli", "run",
+                                 f"{PIPELINE}:chain", "--input", "x=1"], repeat=repeat)
+        return Sample({"B6": seconds * 1000, "B6-mem": mib, "B6-cli": cli * 1000})
+
+    systems = {"legato": legato, "sequential": lambda: sample(PLAIN, repeat)}
+    notes = []
+    peers = (("dask", lambda: sample(DASK, repeat)), ("ray", lambda: sample(RAY, 2)))
+    for name, measure in peers:
+        if installed(name):
+            systems[name] = measure
+        else:
+            notes.append(missing_note(name))
+    return Family("B6: whole process", rows, systems, notes)

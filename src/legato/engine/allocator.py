@@ -1,0 +1,152 @@
+"""What every run of one engine shares: resources, warm instance slots, rate-limit buckets, and
+the duration estimates that rank ready nodes.
+
+``Allocator.admit`` decides whether one call may start now; it holds everything the call needs
+(a slot, resources, a rate-limit token) or nothing. ``Allocator.finish`` gives it back. See
+:mod:`legato.engine.resources` for the packing rules and :mod:`legato.engine.instances` for
+slots and eviction.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+
+from legato.component import Component, Instance
+from legato.engine.clock import Clock
+from legato.engine.instances import InstanceTable, Slot, held_by_call
+from legato.engine.ratelimit import Bucket
+from legato.engine.resources import Grant, ResourcePool
+from legato.options import Resources
+
+
+@dataclass(slots=True)
+class Admitted:
+    """What an admitted call holds until it finishes."""
+
+    grant: Grant | None
+    slot: Slot | None
+    bucket: Bucket | None
+
+    @property
+    def devices(self) -> tuple[int, ...]:
+        if self.slot is not None and self.slot.grant is not None and self.slot.grant.devices:
+            return self.slot.grant.gpu_ids
+        return self.grant.gpu_ids if self.grant is not None else ()
+
+
+FREE = Admitted(None, None, None)
+"""What a call that holds nothing is admitted with (shared: it holds nothing to give back)."""
+
+
+def _call_request(target: Component | Instance) -> Resources | None:
+    """What one call of ``target`` holds while it runs; None for nothing at all.
+
+    A class component's call holds only its cpus (its live instance holds the rest); an inline
+    call holds no cpus, since it runs on the scheduler's own thread, which is already running.
+    """
+    component = target.component if isinstance(target, Instance) else target
+    request = component.options.resources
+    if isinstance(target, Instance):
+        request = held_by_call(request)
+    if component.options.executor == "inline" and request.cpus:
+        request = replace(request, cpus=0.0)
+    return request if request.as_dict() else None
+
+
+class Estimates:
+    """Per-node duration estimates: an exponential moving average of measured durations."""
+
+    def __init__(self, weight: float = 0.3, default: float = 1.0) -> None:
+        self.weight = weight
+        self.default = default
+        self._values: dict[str, float] = {}
+
+    def get(self, key: str) -> float:
+        value = self._values.get(key)
+        if value is not None:
+            return value
+        if self._values:  # unknown nodes cost as much as a known one does on average
+            return sum(self._values.values()) / len(self._values)
+        return self.default
+
+    def add(self, key: str, seconds: float) -> None:
+        # no lock: a lost update between two runs' threads only delays learning by one sample
+        old = self._values.get(key)
+        self._values[key] = seconds if old is None else old + self.weight * (seconds - old)
+
+
+class Allocator:
+    """Admission for every run of one engine."""
+
+    def __init__(self, pool: ResourcePool, instances: InstanceTable, clock: Clock) -> None:
+        self.pool = pool
+        self.instances = instances
+        self.clock = clock
+        self.estimates = Estimates()
+        self._buckets: dict[int, Bucket] = {}
+        self._requests: dict[int, Resources | None] = {}  # per component: what a call holds
+        self._lock = threading.Lock()
+
+    def bucket(self, component: Component) -> Bucket | None:
+        limit = component.options.rate_limit
+        if limit is None:
+            return None
+        with self._lock:
+            bucket = self._buckets.get(id(component))
+            if bucket is None:
+                bucket = self._buckets[id(component)] = Bucket(limit, self.clock.now())
+            return bucket
+
+    def admit(self, target: Component | Instance) -> Admitted | float | None:
+        """Hold what one call of ``target`` needs and return it; or hold nothing and return
+        None (wait for something to come free) or the clock time at which a rate limit allows
+        it (wait until then)."""
+        component = target.component if isinstance(target, Instance) else target
+        key = id(component)
+        if key not in self._requests:
+            self._requests[key] = _call_request(target)
+        request = self._requests[key]
+        if request is None and component.options.rate_limit is None:
+            return FREE if not isinstance(target, Instance) else self._admit_slot(target)
+        slot = None
+        if isinstance(target, Instance):
+            slot = self.instances.take(target)
+            if slot is None:
+                return None
+        grant = None
+        if request is not None:
+            grant = self.pool.acquire(request)
+            if grant is None and self.instances.make_room(request):
+                grant = self.pool.acquire(request)
+            if grant is None:
+                if slot is not None:
+                    self.instances.give_back(slot)
+                return None
+        bucket = self.bucket(component)
+        if bucket is not None and not bucket.take(self.clock.now()):
+            if grant is not None:
+                self.pool.release(grant)
+            if slot is not None:
+                self.instances.give_back(slot)
+            return bucket.ready_at(self.clock.now())
+        return Admitted(grant, slot, bucket)
+
+    def _admit_slot(self, target: Instance) -> Admitted | None:
+        slot = self.instances.take(target)
+        return None if slot is None else Admitted(None, slot, None)
+
+    def finish(self, admitted: Admitted, *, abandoned: bool = False, tokens: float = 0.0) -> None:
+        """Give back what a call held. An abandoned call's slot is dropped, not reused: its
+        object may still be busy (a thread cannot be stopped)."""
+        if admitted is FREE:
+            return
+        if admitted.bucket is not None and tokens:
+            admitted.bucket.charge(tokens, self.clock.now())
+        if admitted.grant is not None:
+            self.pool.release(admitted.grant)
+        if admitted.slot is not None:
+            if abandoned:
+                self.instances.drop(admitted.slot)
+            else:
+                self.instances.give_back(admitted.slot)

@@ -1,0 +1,188 @@
+"""What a run is made of: items, frames (one graph execution each), tasks, and per-graph plans.
+
+Plain data and pure helpers; the loop in :mod:`legato.engine.run` moves them along.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from legato import types as port_types
+from legato.errors import InputError
+from legato.graph import Const, Graph, Node, Ref
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Stands in for a failed item's result in ``map(..., on_error="collect")``."""
+
+    index: int
+    error: BaseException
+    inputs: Mapping[str, Any]
+
+    def __repr__(self) -> str:
+        return f"Failure(index={self.index}, error={self.error!r})"
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """A snapshot of a run's progress."""
+
+    done: int
+    failed: int
+    running: int
+    queued: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-graph plan (computed once, shared by every frame of that graph)
+
+
+class Plan:
+    """What the loop needs about a graph, precomputed: counts, successors, ranks, bindings."""
+
+    __slots__ = ("bindings", "downstream", "graph", "keys", "rank", "roots", "upstream_count")
+
+    def __init__(self, graph: Graph, estimate: Callable[[str], float] | None = None) -> None:
+        """``estimate(key)`` gives a node's expected duration, by its key in ``keys``."""
+        self.graph = graph
+        self.keys = {node_id: f"{graph.name}/{node_id}" for node_id in graph.nodes}
+        cost = None if estimate is None else (lambda node_id: estimate(self.keys[node_id]))
+        self.downstream = graph.downstream()
+        self.upstream_count = {nid: len(node.upstream()) for nid, node in graph.nodes.items()}
+        self.roots = [nid for nid, count in self.upstream_count.items() if count == 0]
+        self.rank = ranks(graph, cost)
+        self.bindings = {nid: tuple(node.inputs.items()) for nid, node in graph.nodes.items()}
+
+
+def ranks(graph: Graph, cost: Callable[[str], float] | None = None) -> dict[str, float]:
+    """Critical-path rank of each node: the estimated work on the longest path from it to the
+    end of the graph, itself included. ``cost(node_id)`` estimates a node (default: 1 each, so
+    the rank counts nodes)."""
+    downstream = graph.downstream()
+    rank: dict[str, float] = {}
+    for node_id in reversed(list(graph.nodes)):  # creation order is topological
+        own = cost(node_id) if cost is not None else 1.0
+        rank[node_id] = own + max((rank[d] for d in downstream[node_id]), default=0.0)
+    return rank
+
+
+# ---------------------------------------------------------------------------------------------
+# Items, frames, tasks
+
+
+class Item:
+    """One top-level item: its inputs, and its result or error once finished."""
+
+    __slots__ = ("error", "failed", "finished", "index", "inputs", "result")
+
+    def __init__(self, index: int, inputs: Mapping[str, Any]) -> None:
+        self.index = index
+        self.inputs = inputs
+        self.failed = False
+        self.finished = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class Frame:
+    """One execution of one graph with concrete inputs (an item's, or a map element's)."""
+
+    __slots__ = ("inputs", "item", "parent", "path", "plan", "remaining", "values", "waiting")
+
+    def __init__(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        item: Item,
+        parent: tuple[Frame, str, int] | None = None,
+        path: str = "",
+    ) -> None:
+        self.plan = plan
+        self.inputs = inputs
+        self.item = item
+        self.parent = parent
+        self.path = path
+        self.values: dict[str, dict[str, Any]] = {}
+        self.waiting = dict(plan.upstream_count)
+        self.remaining = len(plan.graph.nodes)
+
+
+class Task:
+    """One node of one frame, across its attempts."""
+
+    __slots__ = ("attempt", "frame", "node", "started")
+
+    def __init__(self, frame: Frame, node: Node) -> None:
+        self.frame = frame
+        self.node = node
+        self.attempt = 1
+        self.started = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.frame.path + self.node.id
+
+
+class Fanout:
+    """A running map or branch node: child frames and the results gathered so far."""
+
+    __slots__ = ("remaining", "results", "task")
+
+    def __init__(self, task: Task, size: int) -> None:
+        self.task = task
+        self.remaining = size
+        self.results: list[dict[str, Any] | None] = [None] * size
+
+
+class PendingBatch:
+    """Calls waiting to be sent together to one batched component."""
+
+    __slots__ = ("arrival", "generation", "last_arrival", "tasks", "waiting")
+
+    def __init__(self) -> None:
+        self.tasks: list[tuple[Task, dict[str, Any]]] = []
+        self.generation = 0
+        self.waiting = False  # flushed, but no instance was free: keeps growing until one is
+        self.last_arrival: float | None = None
+        self.arrival = 0.0  # moving average of the time between calls (for max_wait_ms="auto")
+
+
+def resolve(frame: Frame, source: Ref | Const) -> Any:
+    if source.__class__ is Const:
+        return source.value
+    if source.node is None:  # type: ignore[union-attr]
+        return frame.inputs[source.port]  # type: ignore[union-attr]
+    return frame.values[source.node][source.port]  # type: ignore[union-attr]
+
+
+def bind_inputs(graph: Graph, raw: Mapping[str, Any], index: int | None = None) -> dict[str, Any]:
+    """Check and coerce one item's inputs against the graph's input ports.
+
+    Raises :class:`InputError` naming every missing, unknown or ill-typed input.
+    """
+    if not isinstance(raw, Mapping):
+        raise InputError(f"inputs must be a mapping of input name to value, got "
+                         f"{type(raw).__name__}", item=index)
+    problems: list[str] = []
+    bound: dict[str, Any] = {}
+    names = [port.name for port in graph.inputs]
+    for key in raw:
+        if key not in names:
+            problems.append(f"unknown input '{key}'; '{graph.name}' takes: "
+                            + ", ".join(str(p) for p in graph.inputs))
+    for port in graph.inputs:
+        if port.name in raw:
+            try:
+                bound[port.name] = port_types.coerce(raw[port.name], port.annotation)
+            except ValueError as exc:
+                problems.append(f"input '{port.name}' {exc}")
+        elif port.required:
+            problems.append(f"missing input '{port}'")
+        else:
+            bound[port.name] = port.default
+    if problems:
+        raise InputError("; ".join(problems), item=index)
+    return bound

@@ -1,0 +1,227 @@
+"""Simulated time: a run in virtual time, exact, with no real waiting.
+
+A :class:`SimulatedBackend` runs nothing. When the engine submits a call, it asks a function
+of the call for its duration (``duration=lambda call: call.kwargs["cost"]``) and books the
+call's completion on a :class:`SimulatedClock` at ``now + duration``. The engine's run loop
+calls ``clock.idle(deadline)`` right before it would block; the clock then jumps to its next
+event:
+
+- the earliest booked event at or before ``deadline`` (any, when ``deadline`` is None): time
+  becomes that event's time, and every event booked for that same instant fires, in booking
+  order, so the loop sees all completions of one instant before it starts anything new;
+- else, with a deadline (a timeout, a retry's backoff, a batch's max wait), time becomes the
+  deadline and the loop fires its timer.
+
+So a pipeline's makespan under a scheduling policy comes out exactly, however long its calls
+would take: ``clock.now()`` after the run, or the latest end in ``backend.spans``. Drive one
+run at a time from one thread; the simulation is then deterministic.
+
+    clock = SimulatedClock()
+    backend = SimulatedBackend(clock, duration=lambda call: call.kwargs["cost"],
+                               resources={"slot": 4})
+    with lg.Engine(backend, clock=clock) as engine:
+        pipe.run(engine=engine, cost=1.0)
+    makespan = clock.now()
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from legato.engine.backend import Call, Done, Outcome
+
+
+class SimulationStalled(RuntimeError):
+    """Raised by :meth:`SimulatedClock.idle` when the run loop would wait for a completion but
+    no event is booked and no deadline is set: nothing could ever wake it. It means a call was
+    handed somewhere other than the simulated backend, or the run waits on a resource that no
+    running call will release."""
+
+
+class _Event:
+    """One booked action; ``cancelled`` ones stay in the heap and are skipped when popped."""
+
+    __slots__ = ("action", "cancelled", "time")
+
+    def __init__(self, time: float, action: Callable[[], None]) -> None:
+        self.time = time
+        self.action = action
+        self.cancelled = False
+
+
+class SimulatedClock:
+    """A clock that jumps from event to event whenever the run loop would block.
+
+    Implements the engine's ``Clock`` protocol, plus ``call_at``/``cancel`` to book events.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._events: list[tuple[float, int, _Event]] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- the Clock protocol -------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._now
+
+    def seconds_until(self, deadline: float) -> float | None:
+        return 0.0 if deadline <= self._now else None
+
+    def on_advance(self, wake: Callable[[], None]) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(wake)
+
+        def stop() -> None:
+            with self._lock:
+                if wake in self._listeners:
+                    self._listeners.remove(wake)
+
+        return stop
+
+    def idle(self, deadline: float | None) -> None:
+        """Jump to the next event at or before ``deadline`` and fire every event of that
+        instant; or, when none comes first, jump to ``deadline``."""
+        with self._lock:
+            self._drop_cancelled()
+            events = self._events
+            if events and (deadline is None or events[0][0] <= deadline):
+                when = max(self._now, events[0][0])
+                due = []
+                while events and events[0][0] <= when:
+                    event = heapq.heappop(events)[2]
+                    if not event.cancelled:
+                        due.append(event)
+            elif deadline is not None:
+                when, due = max(self._now, deadline), []
+            else:
+                raise SimulationStalled(
+                    f"at t={self._now:g} the run waits for a completion, but no simulated call "
+                    "is in flight and no timer is set")
+            self._now = when
+            listeners = list(self._listeners)
+        for event in due:
+            event.action()
+        for wake in listeners:
+            wake()
+
+    # -- booking ------------------------------------------------------------------------------
+
+    def call_at(self, when: float, action: Callable[[], None]) -> _Event:
+        """Book ``action`` to run when simulated time reaches ``when``; returns its handle."""
+        if math.isnan(when):
+            raise ValueError("an event's time must be a number, got nan")
+        event = _Event(when, action)
+        with self._lock:
+            heapq.heappush(self._events, (when, next(self._seq), event))
+        return event
+
+    def cancel(self, event: _Event) -> None:
+        """Unbook ``event``; cancelling one that already fired does nothing."""
+        event.cancelled = True
+
+    @property
+    def pending(self) -> int:
+        """How many booked events have not fired yet."""
+        with self._lock:
+            return sum(1 for _, _, event in self._events if not event.cancelled)
+
+    def _drop_cancelled(self) -> None:
+        while self._events and self._events[0][2].cancelled:
+            heapq.heappop(self._events)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """When one simulated call ran: ``node`` is the component's name; ``size`` is the number of
+    items in a batched call (1 otherwise)."""
+
+    call: int
+    node: str
+    start: float
+    end: float
+    size: int = 1
+
+
+class SimulatedBackend:
+    """A backend whose calls take simulated time and run no code.
+
+    ``duration(call)`` gives each call's length in the clock's seconds (it sees every call,
+    legato's own ``collect`` nodes included, and a batched call's ``call.batch``).
+    ``value(call)`` gives its result (default None); if it raises, the call fails with that
+    error at the end of its duration. ``resources`` is the simulated machine's capacity (by
+    default unlimited ``cpus`` and ``memory``, no GPU). Every completed call is recorded in
+    ``spans``.
+    """
+
+    def __init__(
+        self,
+        clock: SimulatedClock,
+        duration: Callable[[Call], float],
+        *,
+        value: Callable[[Call], Any] | None = None,
+        resources: Mapping[str, float] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.duration = duration
+        self.value = value
+        self._capacity = {"cpus": math.inf, "memory": math.inf, "gpus": 0.0}
+        self._capacity.update({k: float(v) for k, v in (resources or {}).items()})
+        self._booked: dict[int, _Event] = {}
+        self.spans: list[Span] = []
+
+    # -- the Backend protocol -----------------------------------------------------------------
+
+    def capacity(self) -> Mapping[str, float]:
+        return dict(self._capacity)
+
+    def submit(self, call: Call, done: Done) -> None:
+        start = self.clock.now()
+        length = float(self.duration(call))
+        if not length >= 0:  # also refuses nan
+            raise ValueError(f"duration of a call to '{call.component.name}' must be >= 0 "
+                             f"seconds, got {length}")
+        end = start + length
+        try:
+            result = None if self.value is None else self.value(call)
+        except Exception as exc:
+            outcome = Outcome(error=exc, start=start, end=end, executor="simulated")
+        else:
+            outcome = Outcome(value=result, start=start, end=end, executor="simulated")
+
+        def finish() -> None:
+            self._booked.pop(call.id, None)
+            size = 1 if call.batch is None else len(call.batch)
+            self.spans.append(Span(call.id, call.component.name, start, end, size))
+            done(call, outcome)
+
+        self._booked[call.id] = self.clock.call_at(end, finish)
+
+    def cancel(self, call: Call) -> None:
+        event = self._booked.pop(call.id, None)
+        if event is not None:
+            self.clock.cancel(event)
+
+    def close(self) -> None:
+        for event in self._booked.values():
+            self.clock.cancel(event)
+        self._booked.clear()
+
+    # -- results ------------------------------------------------------------------------------
+
+    def makespan(self) -> float:
+        """From the first call's start to the last call's end (0 when nothing ran)."""
+        if not self.spans:
+            return 0.0
+        return max(s.end for s in self.spans) - min(s.start for s in self.spans)
+
+
+__all__ = ["SimulatedBackend", "SimulatedClock", "SimulationStalled", "Span"]
