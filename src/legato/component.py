@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import inspect
 import re
@@ -63,6 +64,14 @@ class Port:
 
 def output_fields(annotation: Any) -> tuple[tuple[str, Any], ...] | None:
     """The named fields of a NamedTuple, dataclass or TypedDict return type, else None."""
+    try:
+        return _output_fields(annotation)
+    except TypeError:  # an unhashable annotation: work it out each time
+        return _output_fields.__wrapped__(annotation)
+
+
+@functools.lru_cache(maxsize=1024)
+def _output_fields(annotation: Any) -> tuple[tuple[str, Any], ...] | None:
     if isinstance(annotation, type):
         if issubclass(annotation, tuple) and hasattr(annotation, "_fields"):
             hints = _hints(annotation)

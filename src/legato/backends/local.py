@@ -335,8 +335,12 @@ def _arguments(call: Call) -> dict[str, Any]:
 
 def _execute(target: Callable[..., Any], call: Call) -> Outcome:
     start = time.monotonic()
-    executor = call.component.options.executor
-    with recording() as usage:
+    options = call.component.options
+    executor = options.executor
+    counted = options.rate_limit is not None and options.rate_limit.tokens is not None
+    recorder: contextlib.AbstractContextManager[dict[str, float]] = (
+        recording() if counted else contextlib.nullcontext({}))
+    with recorder as usage:
         try:
             value = target(**_arguments(call))
             if inspect.iscoroutine(value):
