@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import time
 from pathlib import Path
 
 RAY_SLOTS = 16
@@ -27,7 +28,9 @@ def missing_note(name: str) -> str:
 
 def start_ray() -> None:
     """Start a local Ray cluster in this process: a ``slot`` resource for the packing
-    workloads, a small object store, no dashboard."""
+    workloads, a small object store, no dashboard; then start one worker per slot and keep
+    them, so the packing figures measure Ray's scheduling, not its worker start-up (by default
+    Ray keeps one worker per CPU and kills the others after a second idle)."""
     # Ray's workers inherit the environment of the daemons started here: they import the
     # workload modules (for the functions they run) from this directory.
     here = str(Path(__file__).resolve().parent)
@@ -43,7 +46,11 @@ def start_ray() -> None:
         include_dashboard=False,
         log_to_driver=False,
         logging_level="ERROR",
+        _system_config={"num_workers_soft_limit": RAY_SLOTS,
+                        "idle_worker_killing_time_threshold_ms": 3_600_000},
     )
+    hold = ray.remote(num_cpus=0)(time.sleep).options(resources={"slot": 1})
+    ray.get([hold.remote(0.5) for _ in range(RAY_SLOTS)])
 
 
 def stop_ray() -> None:

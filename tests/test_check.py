@@ -326,7 +326,7 @@ def test_check_rejects_memory_above_the_machine(small: lg.Engine, where: Where) 
         return huge(x)  # memory
 
     problem = _only(p, small)
-    assert "asks for memory=104857600MiB, more than this backend's whole capacity of 1024MiB" \
+    assert "asks for memory=100.0TiB, more than this backend's whole capacity of 1.0GiB" \
         in str(problem)
     assert where("# memory") in str(problem)
 

@@ -24,7 +24,7 @@ from legato.graph import Const, Graph, Node, Ref
 
 Capacity = Mapping[str, float]
 
-_BUILTIN_RESOURCES = ("cpus", "gpus", "memory")
+_BUILTIN_RESOURCES = ("cpus", "gpus", "memory", "gpu_memory")
 
 
 def problems(graph: Graph, *, capacity: Capacity | None = None) -> list[Problem]:
@@ -144,6 +144,11 @@ def _component_problems(node: Node, name: str, capacity: Capacity | None) -> lis
                 f"asks for resource '{resource}'={amount:g}, which this backend does not have; "
                 f"declare it, e.g. pipeline.run(..., resources={{'{resource}': {amount:g}}})",
                 node=name, location=node.location))
+        elif resource == "gpu_memory" and amount > (have or 0.0):
+            found.append(Problem(
+                f"asks for gpu_memory={_amount(resource, amount)}, more than the largest GPU "
+                f"here has ({_amount(resource, have or 0.0)}); lower it or run on a bigger GPU",
+                node=name, location=node.location))
         elif have is not None and amount > have:
             found.append(Problem(
                 f"asks for {resource}={_amount(resource, amount)}, more than this backend's "
@@ -153,7 +158,10 @@ def _component_problems(node: Node, name: str, capacity: Capacity | None) -> lis
 
 
 def _amount(resource: str, value: float) -> str:
-    if resource == "memory":
+    if resource in ("memory", "gpu_memory"):
+        for unit, size in (("TiB", 2**40), ("GiB", 2**30)):
+            if value >= size:
+                return f"{value / size:.1f}{unit}"
         return f"{value / 2**20:.0f}MiB"
     return f"{value:g}"
 

@@ -47,8 +47,13 @@ class Engine:
         self.allocator = Allocator(self.pool, self.instances, self.clock)
 
     def capacity(self) -> dict[str, float]:
-        """Everything this engine can hand out, by resource name."""
-        return dict(self.pool.capacity)
+        """Everything this engine can hand out, by resource name; ``gpu_memory`` is the
+        largest GPU's memory (what one placement can get)."""
+        capacity = dict(self.pool.capacity)
+        memories = [gpu.memory for gpu in self.pool.gpus if gpu.memory]
+        if memories:
+            capacity["gpu_memory"] = float(max(memories))
+        return capacity
 
     def declare(self, resources: Mapping[str, float]) -> None:
         """Add custom capacity, e.g. ``{"asr": 1}`` for a licence or a device of your own."""
