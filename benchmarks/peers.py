@@ -49,8 +49,12 @@ def start_ray() -> None:
         _system_config={"num_workers_soft_limit": RAY_SLOTS,
                         "idle_worker_killing_time_threshold_ms": 3_600_000},
     )
-    hold = ray.remote(num_cpus=0)(time.sleep).options(resources={"slot": 1})
+    hold = ray.remote(num_cpus=0)(_hold).options(resources={"slot": 1})
     ray.get([hold.remote(0.5) for _ in range(RAY_SLOTS)])
+
+
+def _hold(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def stop_ray() -> None:

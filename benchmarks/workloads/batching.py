@@ -21,11 +21,12 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-import legato as lg
-from legato.backends.local import LocalBackend
 from measure import percentile
 from peers import installed, missing_note
 from suite import Family, RowSpec, Sample
+
+import legato as lg
+from legato.backends.local import LocalBackend
 
 MAX_SIZE = 32
 MAX_WAIT_MS = 5.0

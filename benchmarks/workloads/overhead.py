@@ -16,11 +16,12 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Any
 
-import legato as lg
-from legato.backends.local import LocalBackend
 from measure import median_time
 from peers import installed, missing_note
 from suite import Family, RowSpec, Sample
+
+import legato as lg
+from legato.backends.local import LocalBackend
 
 WORKERS = 4  # threads for the thread pool and Dask's threaded scheduler
 

@@ -31,12 +31,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from peers import RAY_SLOTS, installed, missing_note
+from suite import Family, RowSpec, Sample
+
 import legato as lg
 from legato.backends.local import LocalBackend
 from legato.engine.backend import Call
 from legato.testing.simulate import SimulatedBackend, SimulatedClock
-from peers import RAY_SLOTS, installed, missing_note
-from suite import Family, RowSpec, Sample
 from workloads.taskgraph import (
     TaskGraph,
     first_ready_first,
