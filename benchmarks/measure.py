@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import subprocess
@@ -9,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -57,6 +59,40 @@ def process_median(args: Sequence[str], *, repeat: int) -> tuple[float, float]:
     runs = [run_process(args) for _ in range(repeat)]
     return (statistics.median(r.seconds for r in runs),
             statistics.median(r.peak_mib for r in runs))
+
+
+@functools.cache
+def sleep_slack() -> float:
+    """How much longer than asked ``time.sleep`` sleeps here (median over 1 ms sleeps).
+
+    Workloads made of sleeps subtract it, so a task lasts its nominal time on average on every
+    system alike; without it a 1 ms task takes 1.05-1.1 ms on a VM and no system could come
+    within 1 % of an optimum counted in milliseconds.
+    """
+    overshoots = []
+    for _ in range(50):
+        start = time.perf_counter()
+        time.sleep(0.001)
+        overshoots.append(time.perf_counter() - start - 0.001)
+    return max(0.0, statistics.median(overshoots))
+
+
+def cpu_busy(interval: float = 0.25) -> float | None:
+    """The fraction of all CPUs busy over ``interval`` seconds while this process waits: what
+    other processes take from a measurement (None where /proc/stat is missing)."""
+
+    def ticks() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = ticks()
+        time.sleep(interval)
+        total1, idle1 = ticks()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -8,6 +8,7 @@ daemons do not take CPU from the others' runs.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import time
 from pathlib import Path
@@ -45,7 +46,7 @@ def start_ray() -> None:
         object_store_memory=256 * 2**20,
         include_dashboard=False,
         log_to_driver=False,
-        logging_level="ERROR",
+        logging_level=logging.ERROR,
         _system_config={"num_workers_soft_limit": RAY_SLOTS,
                         "idle_worker_killing_time_threshold_ms": 3_600_000},
     )

@@ -25,6 +25,7 @@ sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402
 import report  # noqa: E402
+from measure import cpu_busy  # noqa: E402
 from suite import Family, Row, Sample, join  # noqa: E402
 from workloads import batching, memory, overhead, packing, process  # noqa: E402
 
@@ -98,11 +99,30 @@ def main() -> None:
 def _measure(family: Family, system: str, measure: Callable[[], Sample],
              found: dict[str, Sample], notes: list[str], start: float) -> None:
     _log(start, f"{family.name}: {system}")
+    busy = _wait_for_quiet(start)
+    if busy is not None and busy > QUIET:
+        notes.append(f"{family.name}: {system} measured while other processes kept "
+                     f"{busy:.0%} of the CPUs busy")
     try:
         found[system] = measure()
     except Exception as exc:  # one system failing must not lose the others' figures
         traceback.print_exc()
         notes.append(f"{family.name}: {system} failed: {type(exc).__name__}: {exc}")
+
+
+QUIET = 0.2  # the most CPU other processes may use while a figure is taken
+PATIENCE = 60.0  # seconds to wait for them to calm down before measuring anyway
+
+
+def _wait_for_quiet(start: float) -> float | None:
+    """Wait (up to PATIENCE) until other processes leave the CPUs alone; the last busy level."""
+    deadline = time.perf_counter() + PATIENCE
+    busy = cpu_busy()
+    while busy is not None and busy > QUIET and time.perf_counter() < deadline:
+        _log(start, f"  other processes use {busy:.0%} of the CPUs; waiting")
+        time.sleep(2.0)
+        busy = cpu_busy()
+    return busy
 
 
 def _log(start: float, what: str) -> None:

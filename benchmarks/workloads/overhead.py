@@ -64,7 +64,7 @@ def family(*, quick: bool) -> Family:
                     last = component(i)
                 return last
 
-            return lg.pipeline(body, name="independent")
+            return lg.pipeline(name="independent")(body)
 
         @lg.pipeline
         def fan_out() -> int:
@@ -76,7 +76,7 @@ def family(*, quick: bool) -> Family:
                 x = noop(x)
             return x
 
-        chain = lg.pipeline(body, name="chain")
+        chain = lg.pipeline(name="chain")(body)
         wide, wide_thread = independent(noop), independent(noop_thread)
         with lg.Engine(LocalBackend()) as engine:
             return Sample({

@@ -7,8 +7,9 @@ Each task of a :class:`~taskgraph.TaskGraph` is one node; its component asks for
   cost in virtual seconds and nothing runs, so the makespan scores the scheduling policy alone,
   exactly. Beside it, the classic list schedulers on the same graph (``taskgraph.py``):
   highest-level-first (critical path, the textbook heuristic) and first-ready-first.
-- **real**: a task sleeps its cost in milliseconds on a thread, so the engine's own overhead
-  (and the OS's sleep jitter, the same for every system) adds to the policy's. Baselines: a
+- **real**: a task sleeps its cost in milliseconds on a thread (less the OS's mean sleep
+  overshoot, measured once, so it lasts its cost on average), so the engine's own overhead and
+  the OS's jitter add to the policy's. Baselines: a
   hand-written dependency-driven ``ThreadPoolExecutor`` of P threads (first ready, first run),
   Dask's threaded scheduler with P workers, Ray tasks that each hold 1/P of the cluster's slots.
 
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from measure import sleep_slack
 from peers import RAY_SLOTS, installed, missing_note
 from suite import Family, RowSpec, Sample
 
@@ -62,9 +64,12 @@ _SLACK = 1e-9
 
 def as_pipeline(graph: TaskGraph, *, scale: float) -> lg.Pipeline:
     """One node per task: component ``t<i>`` (its own, so per-node statistics stay apart) takes
-    the task's ``cost`` and one input per predecessor, sleeps ``cost * scale`` seconds (no
-    sleep when ``scale`` is 0) and returns its cost. The pipeline returns every sink's value."""
-    components = [_task(f"t{i}", len(preds), scale) for i, preds in enumerate(graph.preds)]
+    the task's ``cost`` and one input per predecessor, sleeps ``cost * scale`` seconds (less the
+    OS's sleep overshoot; no sleep when ``scale`` is 0) and returns its cost. The pipeline
+    returns every sink's value."""
+    slack = sleep_slack() if scale else 0.0
+    components = [_task(f"t{i}", len(preds), scale, slack)
+                  for i, preds in enumerate(graph.preds)]
 
     def body() -> dict[str, Any]:
         refs: list[Any] = []
@@ -73,13 +78,13 @@ def as_pipeline(graph: TaskGraph, *, scale: float) -> lg.Pipeline:
             refs.append(components[i](cost=graph.costs[i], **inputs))
         return {f"t{i}": refs[i] for i in graph.sinks}
 
-    return lg.pipeline(body, name=graph.name)
+    return lg.pipeline(name=graph.name)(body)
 
 
-def _task(name: str, arity: int, scale: float) -> lg.Component:
+def _task(name: str, arity: int, scale: float, slack: float) -> lg.Component:
     def task(cost: float, **after: float) -> float:
         if scale:
-            time.sleep(cost * scale)
+            time.sleep(max(0.0, cost * scale - slack))
         return cost
 
     params = [inspect.Parameter("cost", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=float)]
@@ -120,22 +125,29 @@ def run_legato(pipe: lg.Pipeline, engine: lg.Engine, *, scale: float) -> float:
 # The same graph on the baselines (real time only)
 
 
-def _sleep(cost: float, scale: float, *after: float) -> float:
-    time.sleep(cost * scale)
-    return cost
+def _sleep(seconds: float, *after: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def _seconds(graph: TaskGraph, scale: float) -> list[float]:
+    """How long each task sleeps: its cost in seconds, less the OS's sleep overshoot."""
+    slack = sleep_slack()
+    return [max(0.0, cost * scale - slack) for cost in graph.costs]
 
 
 def run_threadpool(graph: TaskGraph, pool: concurrent.futures.ThreadPoolExecutor,
                    *, scale: float) -> float:
     """A hand-written dependency-driven pool: a task is submitted when its last predecessor
     ends (from that one's done-callback); the pool runs them first come, first served."""
+    seconds = _seconds(graph, scale)
     waiting = [len(p) for p in graph.preds]
     lock = threading.Lock()
     left = [len(graph)]
     finished = threading.Event()
 
     def submit(task: int) -> None:
-        future = pool.submit(_sleep, graph.costs[task], scale)
+        future = pool.submit(_sleep, seconds[task])
         future.add_done_callback(lambda _: done(task))
 
     def done(task: int) -> None:
@@ -162,7 +174,8 @@ def run_threadpool(graph: TaskGraph, pool: concurrent.futures.ThreadPoolExecutor
 def run_dask(graph: TaskGraph, slots: int, *, scale: float) -> float:
     import dask.threaded
 
-    dsk = {f"t{i}": (_sleep, graph.costs[i], scale, *[f"t{p}" for p in preds])
+    seconds = _seconds(graph, scale)
+    dsk = {f"t{i}": (_sleep, seconds[i], *[f"t{p}" for p in preds])
            for i, preds in enumerate(graph.preds)}
     keys = [f"t{i}" for i in graph.sinks]
     start = time.perf_counter()
@@ -174,10 +187,11 @@ def run_ray(graph: TaskGraph, slots: int, *, scale: float) -> float:
     import ray
 
     task = ray.remote(num_cpus=0)(_sleep).options(resources={"slot": RAY_SLOTS / slots})
+    seconds = _seconds(graph, scale)
     start = time.perf_counter()
     refs: list[Any] = []
     for i, preds in enumerate(graph.preds):
-        refs.append(task.remote(graph.costs[i], scale, *[refs[p] for p in preds]))
+        refs.append(task.remote(seconds[i], *[refs[p] for p in preds]))
     ray.get([refs[i] for i in graph.sinks])
     return (time.perf_counter() - start) / scale
 

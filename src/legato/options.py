@@ -130,6 +130,9 @@ class RateLimit:
     def __post_init__(self) -> None:
         if self.calls is None and self.tokens is None:
             raise ConfigError("RateLimit needs calls=... or tokens=... (per period)")
+        if self.calls is not None and self.tokens is not None:  # one bucket counts one of them
+            raise ConfigError(f"RateLimit takes calls=... or tokens=..., not both; got "
+                              f"calls={self.calls!r}, tokens={self.tokens!r}")
         for option in ("calls", "tokens"):
             value = getattr(self, option)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)

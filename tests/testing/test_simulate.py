@@ -78,8 +78,6 @@ def test_independent_calls_overlap_without_a_resource_limit(
     assert clock.now() == 2.0
 
 
-@pytest.mark.xfail(strict=False, reason="resource-aware admission is not in the engine yet: "
-                   "both calls start at once although only one slot exists")
 def test_one_slot_runs_independent_calls_back_to_back(clock: SimulatedClock) -> None:
     backend = SimulatedBackend(clock, cost_of, resources={"slot": 1})
 
@@ -185,14 +183,16 @@ def test_idle_wakes_whoever_listens(clock: SimulatedClock) -> None:
     assert woken == [1.0]
 
 
-def test_a_negative_duration_is_refused(clock: SimulatedClock) -> None:
+def test_a_negative_duration_fails_the_call(clock: SimulatedClock) -> None:
     backend = SimulatedBackend(clock, lambda call: -1.0)
 
     @lg.pipeline
     def one() -> float:
         return work(1.0)
 
-    with lg.Engine(backend, clock=clock) as engine, pytest.raises(ValueError, match=">= 0"):
+    with lg.Engine(backend, clock=clock) as engine, pytest.raises(
+        lg.ComponentError, match="duration of a call to 'work' must be >= 0 seconds, got -1"
+    ):
         one.run(engine=engine)
 
 
@@ -201,3 +201,24 @@ def test_capacity_is_unlimited_cpus_unless_declared(clock: SimulatedClock) -> No
     assert backend.capacity()["slot"] == 4
     assert backend.capacity()["cpus"] == 2
     assert backend.capacity()["gpus"] == 0
+
+
+@pytest.mark.xfail(strict=False, reason="engine: a call blocked earlier takes the freed slot "
+                   "before a node made ready by the same completion, whatever their ranks")
+def test_calls_wait_for_a_slot_longest_path_first(clock: SimulatedClock) -> None:
+    # a (1) -> c (5) -> d (1), and b (1) alone, on one slot: when a ends, c (two nodes still
+    # after it, counting the join) goes before b (one).
+    backend = SimulatedBackend(clock, cost_of, resources={"slot": 1})
+
+    @lg.component(cpus=0, resources={"slot": 1})
+    def after(cost: float, before: float) -> float:
+        return cost
+
+    @lg.pipeline
+    def two_paths() -> list[float]:
+        return both(after(1.0, after(5.0, slot_work(1.0))), slot_work(1.0))
+
+    with lg.Engine(backend, clock=clock) as engine:
+        two_paths.run(engine=engine)
+    assert [(s.node, s.start) for s in backend.spans[:2]] == [("slot_work", 0.0), ("after", 1.0)]
+    assert clock.now() == 8.0

@@ -84,8 +84,9 @@ class Allocator:
         self.instances = instances
         self.clock = clock
         self.estimates = Estimates()
-        self._buckets: dict[int, Bucket] = {}
-        self._requests: dict[int, Resources | None] = {}  # per component: what a call holds
+        # per component, held with it so that its id is not reused by another while here
+        self._buckets: dict[int, tuple[Component, Bucket]] = {}
+        self._requests: dict[int, tuple[Component, Resources | None]] = {}  # what a call holds
         self._lock = threading.Lock()
 
     def bucket(self, component: Component) -> Bucket | None:
@@ -93,22 +94,27 @@ class Allocator:
         if limit is None:
             return None
         with self._lock:
-            bucket = self._buckets.get(id(component))
-            if bucket is None:
-                bucket = self._buckets[id(component)] = Bucket(limit, self.clock.now())
-            return bucket
+            entry = self._buckets.get(id(component))
+            if entry is None or entry[0] is not component:
+                entry = self._buckets[id(component)] = (component, Bucket(limit, self.clock.now()))
+            return entry[1]
 
     def admit(self, target: Component | Instance) -> Admitted | float | None:
         """Hold what one call of ``target`` needs and return it; or hold nothing and return
         None (wait for something to come free) or the clock time at which a rate limit allows
         it (wait until then)."""
         component = target.component if isinstance(target, Instance) else target
-        key = id(component)
-        if key not in self._requests:
-            self._requests[key] = _call_request(target)
-        request = self._requests[key]
+        entry = self._requests.get(id(component))
+        if entry is None or entry[0] is not component:
+            entry = self._requests[id(component)] = (component, _call_request(target))
+        request = entry[1]
         if request is None and component.options.rate_limit is None:
             return FREE if not isinstance(target, Instance) else self._admit_slot(target)
+        bucket = self.bucket(component)
+        if bucket is not None:  # look before holding anything: giving back would wake every run
+            ready = bucket.ready_at(self.clock.now())
+            if ready > self.clock.now():
+                return ready
         slot = None
         if isinstance(target, Instance):
             slot = self.instances.take(target)
@@ -121,10 +127,9 @@ class Allocator:
                 grant = self.pool.acquire(request)
             if grant is None:
                 if slot is not None:
-                    self.instances.give_back(slot)
+                    self.instances.untake(slot)
                 return None
-        bucket = self.bucket(component)
-        if bucket is not None and not bucket.take(self.clock.now()):
+        if bucket is not None and not bucket.take(self.clock.now()):  # another run was first
             if grant is not None:
                 self.pool.release(grant)
             if slot is not None:

@@ -37,11 +37,18 @@ class Slot:
 
     def __init__(self, target: Instance, index: int, grant: Grant | None, now: float) -> None:
         self.target = target
-        self.key = target.key()
+        self.key = instance_key(target)
         self.index = index
         self.grant = grant
         self.busy = True
         self.last_used = now
+
+
+def instance_key(target: Instance) -> str:
+    """Which slots can serve ``target``: the same class and arguments, and the same component
+    object (a class redefined under the same name is another; its slots keep it alive, so its
+    id is not reused while they exist)."""
+    return f"{target.key()}@{id(target.component)}"
 
 
 def held_by_instance(request: Resources) -> Resources:
@@ -70,7 +77,7 @@ class InstanceTable:
     def take(self, target: Instance) -> Slot | None:
         """A slot to serve one call of ``target``, marked busy; None when the call must wait."""
         options = target.component.options
-        key = target.key()
+        key = instance_key(target)
         with self._lock:
             slots = self._slots.setdefault(key, [])
             idle = [slot for slot in slots if not slot.busy]
@@ -106,6 +113,13 @@ class InstanceTable:
             slot.last_used = self._clock.now()
         self.pool.notify()
 
+    def untake(self, slot: Slot) -> None:
+        """``slot`` was taken for a call that cannot start after all: idle again, as it was.
+        No one is told: nothing came free that was free before (telling would wake the run
+        that is trying, and it would try again at once, forever)."""
+        with self._lock:
+            slot.busy = False
+
     def drop(self, slot: Slot) -> None:
         """Forget ``slot`` (its call was abandoned): release what it held, evict its object."""
         with self._lock:
@@ -119,7 +133,7 @@ class InstanceTable:
     def live(self, target: Instance) -> int:
         """How many slots ``target`` has now."""
         with self._lock:
-            return len(self._slots.get(target.key(), []))
+            return len(self._slots.get(instance_key(target), []))
 
     def close(self) -> None:
         """Evict every slot and release what they held."""
@@ -178,4 +192,4 @@ def _holds(grant: Grant | None, names: set[str]) -> bool:
     return any(name in names for name, _ in grant.amounts)
 
 
-__all__ = ["InstanceTable", "Slot", "held_by_call", "held_by_instance"]
+__all__ = ["InstanceTable", "Slot", "held_by_call", "held_by_instance", "instance_key"]

@@ -63,7 +63,8 @@ class ResourcePool:
         self.gpus = gpus
         self.capacity["gpus"] = float(len(gpus)) if gpus else float(capacity.get("gpus", 0.0))
         self._free = dict(self.capacity)
-        self._free.pop("gpus")
+        if gpus:  # placed on devices one by one; GPUs only counted are an amount like cpus
+            self._free.pop("gpus")
         self._gpu_free = {gpu.index: 1.0 for gpu in gpus}
         self._gpu_memory_free = {gpu.index: gpu.memory for gpu in gpus}
         self._lock = threading.Lock()
@@ -88,12 +89,19 @@ class ResourcePool:
             if request.gpu_memory and biggest and request.gpu_memory > biggest:
                 return (f"gpu_memory={request.gpu_memory / 2**30:.1f}GiB is more than the "
                         f"largest GPU's {biggest / 2**30:.1f}GiB")
+            needed = max(1, int(request.gpus))
+            roomy = sum(1 for gpu in self.gpus if gpu.memory >= request.gpu_memory)
+            if roomy < needed:
+                return (f"gpus={request.gpus:g} with gpu_memory="
+                        f"{request.gpu_memory / 2**30:.1f}GiB needs {needed} with that much "
+                        f"memory; only {roomy} of the {len(self.gpus)} GPUs here have it")
         return None
 
     def usage(self) -> Usage:
         with self._lock:
             used = {name: self.capacity[name] - free for name, free in self._free.items()}
-            used["gpus"] = sum(1.0 - free for free in self._gpu_free.values())
+            if self.gpus:
+                used["gpus"] = sum(1.0 - free for free in self._gpu_free.values())
             return Usage(used=used, capacity=dict(self.capacity))
 
     # -- holding --------------------------------------------------------------------------------
@@ -101,6 +109,8 @@ class ResourcePool:
     def acquire(self, request: Resources) -> Grant | None:
         """Hold ``request`` and return its grant, or return None and hold nothing."""
         amounts = _amounts(request)
+        if request.gpus and not self.gpus:  # counted, not enumerated: held as an amount
+            amounts += (("gpus", float(request.gpus)),)
         with self._lock:
             for name, amount in amounts:
                 if self._free.get(name, 0.0) + _EPS < amount:
@@ -139,10 +149,8 @@ class ResourcePool:
         GPUs are counted, not enumerated). Amounts already held stay held; nothing shrinks."""
         with self._lock:
             for name, amount in resources.items():
-                if name == "gpus":
-                    if not self.gpus:
-                        self.capacity["gpus"] = max(self.capacity["gpus"], float(amount))
-                    continue
+                if name == "gpus" and self.gpus:
+                    continue  # enumerated devices: the backend says how many
                 old = self.capacity.get(name, 0.0)
                 if amount > old:
                     self.capacity[name] = float(amount)
@@ -162,11 +170,8 @@ class ResourcePool:
 
     def _place(self, request: Resources) -> tuple[tuple[int, float, int], ...] | None:
         """Choose GPU devices for ``request`` (lock held); None when none fit."""
-        if request.gpus <= 0:
+        if request.gpus <= 0 or not self.gpus:  # none, or counted only (held as an amount)
             return ()
-        if not self.gpus:  # counted only (a backend that does not enumerate devices)
-            used = sum(1.0 - f for f in self._gpu_free.values())
-            return () if used + request.gpus <= self.capacity["gpus"] + _EPS else None
         if request.gpus >= 1:
             whole = [i for i, free in self._gpu_free.items() if free >= 1.0 - _EPS
                      and self._gpu_memory_free[i] >= request.gpu_memory]

@@ -56,6 +56,7 @@ from legato.engine.frames import (
     bind_inputs,
     resolve,
 )
+from legato.engine.instances import instance_key
 from legato.errors import ComponentError, ComponentTimeout, InputError, RunCancelled, RunError
 from legato.graph import Graph
 
@@ -65,12 +66,13 @@ _WAKE = object()
 _CANCEL = object()
 _TIMEOUT, _RETRY, _FLUSH, _WAKE_UP = 0, 1, 2, 3
 _AUTO_WAIT_CAP = 0.05  # seconds: the longest an "auto" batch ever waits
+_ARRIVALS = itertools.count()  # the order calls came to wait in (ties in priority)
 
 
 class _Pending:
     """A call waiting for admission: its task(s), target and arguments (or batch)."""
 
-    __slots__ = ("batch", "kwargs", "target", "tasks")
+    __slots__ = ("batch", "kwargs", "seq", "target", "tasks")
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class _Pending:
         self.target = target
         self.kwargs = kwargs
         self.batch = batch
+        self.seq = next(_ARRIVALS)
 
     @property
     def component(self) -> Component:
@@ -94,7 +97,7 @@ class _Pending:
 
     def priority(self) -> tuple[float, int, int]:
         task = self.first()
-        return (-task.frame.plan.rank[task.node.id], task.frame.item.index, id(self))
+        return (-task.frame.plan.rank[task.node.id], task.frame.item.index, self.seq)
 
     def finished(self) -> bool:
         return self.first().frame.item.finished
@@ -102,11 +105,11 @@ class _Pending:
     def group(self) -> Hashable:
         """Calls that wait for the same thing: the same instance, or the same request."""
         if isinstance(self.target, Instance):
-            return ("instance", self.target.key())
+            return ("instance", instance_key(self.target))
         return ("call", id(self.target))
 
     def __lt__(self, other: _Pending) -> bool:
-        return id(self) < id(other)
+        return self.seq < other.seq
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,7 +383,13 @@ class Run:
     def _retry_blocked(self) -> None:
         """Something came free: start waiting calls that fit now, best priority first. Calls
         that ask the same of the same target form one group, so a group whose first call does
-        not fit is passed over whole (a smaller request elsewhere may still fit: backfill)."""
+        not fit is passed over whole (a smaller request elsewhere may still fit: backfill).
+        Ready nodes that outrank every waiting call are started first: they wait too."""
+        ready = self._ready
+        if ready and self._blocked:
+            best = min(group[0][0][:2] for group in self._blocked.values())
+            while ready and ready[0][:2] < best:
+                self._start(heapq.heappop(ready)[3])
         for key in sorted(self._blocked, key=lambda k: self._blocked[k][0][0]):
             group = self._blocked[key]
             while group:

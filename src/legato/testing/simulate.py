@@ -30,11 +30,13 @@ import heapq
 import itertools
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from legato.component import Instance
 from legato.engine.backend import Call, Done, Outcome
+from legato.engine.resources import Gpu
 
 
 class SimulationStalled(RuntimeError):
@@ -158,8 +160,8 @@ class SimulatedBackend:
     legato's own ``collect`` nodes included, and a batched call's ``call.batch``).
     ``value(call)`` gives its result (default None); if it raises, the call fails with that
     error at the end of its duration. ``resources`` is the simulated machine's capacity (by
-    default unlimited ``cpus`` and ``memory``, no GPU). Every completed call is recorded in
-    ``spans``.
+    default unlimited ``cpus`` and ``memory``), ``gpus`` its GPU devices (default none). Every
+    completed call is recorded in ``spans``.
     """
 
     def __init__(
@@ -169,12 +171,14 @@ class SimulatedBackend:
         *,
         value: Callable[[Call], Any] | None = None,
         resources: Mapping[str, float] | None = None,
+        gpus: Sequence[Gpu] = (),
     ) -> None:
         self.clock = clock
         self.duration = duration
         self.value = value
-        self._capacity = {"cpus": math.inf, "memory": math.inf, "gpus": 0.0}
+        self._capacity = {"cpus": math.inf, "memory": math.inf, "gpus": float(len(gpus))}
         self._capacity.update({k: float(v) for k, v in (resources or {}).items()})
+        self._gpus = tuple(gpus)
         self._booked: dict[int, _Event] = {}
         self.spans: list[Span] = []
 
@@ -182,6 +186,9 @@ class SimulatedBackend:
 
     def capacity(self) -> Mapping[str, float]:
         return dict(self._capacity)
+
+    def gpus(self) -> Sequence[Gpu]:
+        return self._gpus
 
     def submit(self, call: Call, done: Done) -> None:
         start = self.clock.now()
@@ -209,6 +216,9 @@ class SimulatedBackend:
         event = self._booked.pop(call.id, None)
         if event is not None:
             self.clock.cancel(event)
+
+    def evict(self, target: Instance, slot: int) -> None:
+        return None  # no live objects: a simulated instance costs nothing to build again
 
     def close(self) -> None:
         for event in self._booked.values():
