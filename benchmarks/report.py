@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import re
+import subprocess
 from dataclasses import asdict
 from pathlib import Path
 
@@ -66,12 +67,25 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_json(path: Path, rows: list[Row], *, notes: list[str], seconds: float) -> None:
+def commit() -> str:
+    """The legato commit measured (of the checkout beside this directory), or "unknown"."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).parent, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def write_json(path: Path, rows: list[Row], *, notes: list[str], seconds: float,
+               waited: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "machine": machine(),
+        "commit": commit(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 1),
+        "seconds_waiting_for_quiet": round(waited, 1),
         "notes": notes,
         "results": [asdict(row) for row in rows],
     }, indent=2) + "\n")
@@ -80,10 +94,13 @@ def write_json(path: Path, rows: list[Row], *, notes: list[str], seconds: float)
 START, END = "<!-- results: start -->", "<!-- results: end -->"
 
 
-def update_readme(path: Path, rows: list[Row], *, notes: list[str], seconds: float) -> None:
+def update_readme(path: Path, rows: list[Row], *, notes: list[str], seconds: float,
+                  waited: float) -> None:
     """Put the table, the machine and the date between the README's result markers."""
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
-    body = (f"{START}\nMeasured {date} on {machine()}; the whole suite took {seconds:.0f} s.\n\n"
+    body = (f"{START}\nMeasured {date}, legato {commit()}, on {machine()}. The suite took "
+            f"{seconds:.0f} s, {waited:.0f} s of it waiting for other processes to leave the "
+            "CPUs.\n\n"
             + table(rows) + "".join(f"\n- {note}" for note in notes) + f"\n{END}")
     text = path.read_text()
     if START not in text or END not in text:

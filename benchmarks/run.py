@@ -89,10 +89,11 @@ def main() -> None:
     print(report.table(rows))
     for note in notes:
         print(f"- {note}")
-    report.write_json(args.out, rows, notes=notes, seconds=seconds)
+    report.write_json(args.out, rows, notes=notes, seconds=seconds, waited=WAITED[0])
     print(f"wrote {args.out} ({seconds:.0f} s)")
     if args.readme:
-        report.update_readme(HERE / "README.md", rows, notes=notes, seconds=seconds)
+        report.update_readme(HERE / "README.md", rows, notes=notes, seconds=seconds,
+                             waited=WAITED[0])
         print(f"updated {HERE / 'README.md'}")
 
 
@@ -112,16 +113,18 @@ def _measure(family: Family, system: str, measure: Callable[[], Sample],
 
 QUIET = 0.2  # the most CPU other processes may use while a figure is taken
 PATIENCE = 60.0  # seconds to wait for them to calm down before measuring anyway
+WAITED = [0.0]  # seconds spent waiting so far
 
 
 def _wait_for_quiet(start: float) -> float | None:
     """Wait (up to PATIENCE) until other processes leave the CPUs alone; the last busy level."""
-    deadline = time.perf_counter() + PATIENCE
+    began = time.perf_counter()
     busy = cpu_busy()
-    while busy is not None and busy > QUIET and time.perf_counter() < deadline:
+    while busy is not None and busy > QUIET and time.perf_counter() < began + PATIENCE:
         _log(start, f"  other processes use {busy:.0%} of the CPUs; waiting")
         time.sleep(2.0)
         busy = cpu_busy()
+    WAITED[0] += time.perf_counter() - began
     return busy
 
 

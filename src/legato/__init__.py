@@ -23,6 +23,7 @@ from legato.graph import Graph, Node, Ref
 from legato.options import Batch, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
 from legato.tracing import branch, map
+from legato.usage import report_usage
 
 __version__ = "0.1.0"
 
@@ -58,4 +59,5 @@ __all__ = [
     "component",
     "map",
     "pipeline",
+    "report_usage",
 ]

@@ -16,32 +16,48 @@ collects, without stopping at the first:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from legato import types as port_types
 from legato.errors import GraphError, Problem
 from legato.graph import Const, Graph, Node, Ref
+from legato.options import Resources
 
 Capacity = Mapping[str, float]
 
 _BUILTIN_RESOURCES = ("cpus", "gpus", "memory", "gpu_memory")
 
 
-def problems(graph: Graph, *, capacity: Capacity | None = None) -> list[Problem]:
-    """Everything wrong with ``graph``; empty when it is ready to run."""
+Placement = Callable[[Resources], str | None]
+"""Why a request can never be placed (GPUs: device count and memory), or None."""
+
+
+def problems(
+    graph: Graph, *, capacity: Capacity | None = None, placement: Placement | None = None
+) -> list[Problem]:
+    """Everything wrong with ``graph``; empty when it is ready to run. ``capacity`` is what
+    the backend has by name; ``placement`` answers for GPU requests, device by device."""
     found = list(graph.problems)
-    _check_graph(graph, "", capacity, found)
+    _check_graph(graph, "", capacity, placement, found)
     return found
 
 
-def check(graph: Graph, *, capacity: Capacity | None = None) -> None:
+def check(
+    graph: Graph, *, capacity: Capacity | None = None, placement: Placement | None = None
+) -> None:
     """Raise :class:`GraphError` listing every problem of ``graph``, if it has any."""
-    found = problems(graph, capacity=capacity)
+    found = problems(graph, capacity=capacity, placement=placement)
     if found:
         raise GraphError(found, pipeline=graph.name)
 
 
-def _check_graph(graph: Graph, prefix: str, capacity: Capacity | None, out: list[Problem]) -> None:
+def _check_graph(
+    graph: Graph,
+    prefix: str,
+    capacity: Capacity | None,
+    placement: Placement | None,
+    out: list[Problem],
+) -> None:
     out += _order_problems(graph, prefix)
     for node in graph.nodes.values():
         name = prefix + node.id
@@ -49,13 +65,13 @@ def _check_graph(graph: Graph, prefix: str, capacity: Capacity | None, out: list
                 for p in node.problems]
         out += _binding_problems(graph, node, name)
         if node.kind == "call":
-            out += _component_problems(node, name, capacity)
+            out += _component_problems(node, name, capacity, placement)
         elif node.kind == "map":
             out += _map_problems(graph, node, name)
         for sub in (node.body, node.orelse):
             if sub is not None:
                 out += [Problem(p.message, node=name, location=p.location) for p in sub.problems]
-                _check_graph(sub, f"{name}/", capacity, out)
+                _check_graph(sub, f"{name}/", capacity, placement, out)
     for output, source in graph.outputs.items():
         if isinstance(source, Ref) and source.node is not None and source.node not in graph.nodes:
             out.append(Problem(f"output '{output}' refers to unknown node '{source.node}'"))
@@ -128,7 +144,9 @@ def _describe(source: Ref | Const) -> str:
     return source.label
 
 
-def _component_problems(node: Node, name: str, capacity: Capacity | None) -> list[Problem]:
+def _component_problems(
+    node: Node, name: str, capacity: Capacity | None, placement: Placement | None
+) -> list[Problem]:
     component = node.component
     if component is None:
         return []
@@ -137,6 +155,14 @@ def _component_problems(node: Node, name: str, capacity: Capacity | None) -> lis
     if capacity is None:
         return found
     requests = component.options.resources.as_dict()
+    if component.options.executor == "inline":
+        requests.pop("cpus", None)  # an inline call runs on the scheduler's thread: holds none
+    gpu_reason = placement(component.options.resources) if placement is not None else None
+    if gpu_reason is not None and component.options.resources.gpus:
+        requests.pop("gpus", None)
+        requests.pop("gpu_memory", None)
+        found.append(Problem(f"can never be placed: {gpu_reason}", node=name,
+                             location=node.location))
     for resource, amount in requests.items():
         have = capacity.get(resource)
         if have is None and resource not in _BUILTIN_RESOURCES:

@@ -59,7 +59,7 @@ class Pipeline:
         self.name = name or fn.__name__
         self.location = caller_location()
         self._graph: Graph | None = None
-        self._checked: dict[tuple[tuple[str, float], ...], list[Problem]] = {}
+        self._checked: dict[tuple[int, tuple[tuple[str, float], ...]], list[Problem]] = {}
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn)
 
@@ -81,12 +81,15 @@ class Pipeline:
         self, *, engine: Engine | None = None, resources: Mapping[str, float] | None = None
     ) -> list[Problem]:
         """Everything the check finds, against the engine's backend capacity."""
-        capacity = (engine or default_engine()).capacity()
+        chosen = engine or default_engine()
+        capacity = chosen.capacity()
         capacity.update(resources or {})
-        key = tuple(sorted(capacity.items()))
+        key = (id(chosen), tuple(sorted(capacity.items())))
         found = self._checked.get(key)
         if found is None:
-            found = self._checked[key] = graph_problems(self.graph, capacity=capacity)
+            placement = chosen.pool.possible if chosen.pool.gpus else None
+            found = self._checked[key] = graph_problems(
+                self.graph, capacity=capacity, placement=placement)
         return found
 
     def check(

@@ -324,23 +324,29 @@ def test_a_small_request_runs_while_a_big_one_waits(make: MakeEngine) -> None:
 # -- a component's request is its own --------------------------------------------------------
 
 
+def _slot_reader(engine: lg.Engine, index: int, *, holds_slot: bool) -> lg.Pipeline:
+    """A pipeline of one new inline component that says how much of ``slot`` is held."""
+
+    def look(x: int) -> float:
+        return engine.usage().used["slot"]
+
+    reader = lg.component(executor="inline", resources={"slot": 1} if holds_slot else {},
+                          name=f"look{index}")(look)
+
+    @lg.pipeline
+    def p(x: int) -> float:
+        return reader(x)
+
+    return p
+
+
 def test_a_new_component_never_takes_the_request_of_a_collected_one(make: MakeEngine) -> None:
     """Components made and dropped one after another on one engine (so their ids are reused):
     each call holds what its own component asks for."""
     engine = make(resources={"slot": 1})
     for index in range(100):
         holds_slot = index % 2 == 0
-
-        def look(x: int) -> float:
-            return engine.usage().used["slot"]
-
-        component = lg.component(executor="inline", resources={"slot": 1} if holds_slot else {},
-                                 name=f"look{index}")(look)
-
-        @lg.pipeline
-        def p(x: int) -> float:
-            return component(x)  # noqa: B023 - traced at once, below
-
-        assert p.run(x=index, engine=engine) == (1 if holds_slot else 0), f"call {index}"
-        del component, p, look
+        pipeline = _slot_reader(engine, index, holds_slot=holds_slot)
+        assert pipeline.run(x=index, engine=engine) == (1 if holds_slot else 0), f"call {index}"
+        del pipeline
         gc.collect(0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -228,23 +229,25 @@ def test_a_call_waiting_for_its_bucket_does_not_spin_the_loop(
 # -- a component's bucket is its own ----------------------------------------------------------
 
 
+def _run_a_new_limited_component(engine: lg.Engine, index: int) -> int:
+    def once(x: int) -> int:
+        return x
+
+    limited = lg.component(executor="inline", name=f"once{index}",
+                           rate_limit=lg.RateLimit(calls=1, per=1000.0))(once)
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return limited(x)
+
+    return p.run(x=index, engine=engine)
+
+
 def test_a_new_component_never_inherits_the_bucket_of_a_collected_one(
     engine: lg.Engine, clock: CountingClock
 ) -> None:
     """Each component takes one call from a bucket that refills in 1000 s: were a bucket found
     by a recycled id, a later component would find it empty and wait (the clock never moves)."""
     for index in range(100):
-
-        def once(x: int) -> int:
-            return x
-
-        component = lg.component(executor="inline", name=f"once{index}",
-                                 rate_limit=lg.RateLimit(calls=1, per=1000.0))(once)
-
-        @lg.pipeline
-        def p(x: int) -> int:
-            return component(x)  # noqa: B023 - traced at once, below
-
-        assert Background(lambda: p.run(x=index, engine=engine)).result() == index  # noqa: B023
-        del component, p, once
+        assert Background(partial(_run_a_new_limited_component, engine, index)).result() == index
         gc.collect(0)

@@ -10,7 +10,7 @@ import inspect
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -68,14 +68,17 @@ def test_release_gives_back_exactly_what_was_held_and_wakes_subscribers() -> Non
     assert pool.usage().used == {"cpus": 0.0, "memory": 0.0, "gpus": 0.0}
     assert woken == ["free"]
     stop()
-    pool.release(pool.acquire(_req(cpus=1)) or Grant(()))
+    again = pool.acquire(_req(cpus=1))
+    assert again is not None
+    pool.release(again)
     assert woken == ["free"]  # unsubscribed: not told again
 
 
 def test_custom_resources_are_held_and_released_like_cpus() -> None:
     pool = ResourcePool({"cpus": 4, "asr": 2})
     first, second = pool.acquire(_req(asr=1)), pool.acquire(_req(asr=1))
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert pool.acquire(_req(asr=1)) is None
     assert pool.acquire(_req(tts=1)) is None  # never declared: never granted
     pool.release(first)
@@ -85,7 +88,9 @@ def test_custom_resources_are_held_and_released_like_cpus() -> None:
 def test_a_request_of_nothing_is_always_granted() -> None:
     pool = ResourcePool({"cpus": 0})
     grant = pool.acquire(_req())
-    assert grant is not None and grant.amounts == () and grant.devices == ()
+    assert grant is not None
+    assert grant.amounts == ()
+    assert grant.devices == ()
 
 
 # -- GPUs -------------------------------------------------------------------------------------
@@ -94,15 +99,19 @@ def test_a_request_of_nothing_is_always_granted() -> None:
 def test_a_fractional_gpu_goes_to_the_fullest_device_that_fits() -> None:
     pool = _two_gpus()
     small = pool.acquire(_req(gpus=0.25))
-    assert small is not None and small.gpu_ids == (0,)  # both empty: the first
+    assert small is not None
+    assert small.gpu_ids == (0,)
     whole = pool.acquire(_req(gpus=1))
-    assert whole is not None and whole.gpu_ids == (1,)
+    assert whole is not None
+    assert whole.gpu_ids == (1,)
     pool.release(whole)  # device 0 is 3/4 free, device 1 entirely free
 
     half = pool.acquire(_req(gpus=0.5))
-    assert half is not None and half.devices == ((0, 0.5, 0),)  # packed beside the 0.25
+    assert half is not None
+    assert half.devices == ((0, 0.5, 0),)
     again = pool.acquire(_req(gpus=1))
-    assert again is not None and again.gpu_ids == (1,)  # so a whole device stayed free
+    assert again is not None
+    assert again.gpu_ids == (1,)
     assert pool.acquire(_req(gpus=0.5)) is None  # 0.25 left on 0, nothing on 1
     assert pool.acquire(_req(gpus=0.25)) is not None
 
@@ -117,11 +126,13 @@ def test_two_half_gpus_share_one_device() -> None:
 def test_gpu_memory_is_respected_on_each_device() -> None:
     pool = _two_gpus(first=8 * GiB, second=16 * GiB)
     big = pool.acquire(_req(gpus=0.25, gpu_memory=10 * GiB))
-    assert big is not None and big.devices == ((1, 0.25, 10 * GiB),)  # only device 1 has it
+    assert big is not None
+    assert big.devices == ((1, 0.25, 10 * GiB),)
     # device 1 still has 3/4 of its compute but only 6 GiB; device 0 has 8 GiB in all
     assert pool.acquire(_req(gpus=0.25, gpu_memory=10 * GiB)) is None
     fits_one = pool.acquire(_req(gpus=0.25, gpu_memory=7 * GiB))
-    assert fits_one is not None and fits_one.gpu_ids == (0,)  # not 1: 6 GiB left there
+    assert fits_one is not None
+    assert fits_one.gpu_ids == (0,)
     assert pool.acquire(_req(gpus=0.25, gpu_memory=2 * GiB)) is not None
     pool.release(big)
     assert pool.acquire(_req(gpus=0.25, gpu_memory=10 * GiB)) is not None  # its memory is back
@@ -130,7 +141,8 @@ def test_gpu_memory_is_respected_on_each_device() -> None:
 def test_whole_gpus_take_that_many_entirely_free_devices() -> None:
     pool = ResourcePool({"cpus": 8}, (Gpu(0, GiB), Gpu(1, GiB), Gpu(2, GiB)))
     part = pool.acquire(_req(gpus=0.5))
-    assert part is not None and part.gpu_ids == (0,)
+    assert part is not None
+    assert part.gpu_ids == (0,)
     pair = pool.acquire(_req(gpus=2))
     assert pair is not None
     assert sorted(pair.gpu_ids) == [1, 2]  # not device 0: it is partly held
@@ -164,7 +176,8 @@ def test_declare_adds_and_raises_capacity_and_never_shrinks_it() -> None:
     held = pool.acquire(_req(asr=1))
     assert held is not None
     pool.declare({"asr": 3, "tts": 1, "cpus": 1})
-    assert pool.capacity["asr"] == 3 and pool.capacity["tts"] == 1
+    assert pool.capacity["asr"] == 3
+    assert pool.capacity["tts"] == 1
     assert pool.capacity["cpus"] == 2  # lower than before: ignored
     assert pool.usage().used["asr"] == 1  # what was held stays held
     assert [pool.acquire(_req(asr=1)) is not None for _ in range(3)] == [True, True, False]
@@ -194,7 +207,8 @@ def test_declare_gpus_counts_more_gpus_only_where_none_are_enumerated() -> None:
 def test_possible_names_why_a_request_can_never_fit(request_: Resources, reason: str) -> None:
     pool = _two_gpus(first=8 * GiB, second=16 * GiB)
     found = pool.possible(request_)
-    assert found is not None and reason in found
+    assert found is not None
+    assert reason in found
 
 
 def test_possible_accepts_what_fits_an_idle_pool_even_while_it_is_full() -> None:
@@ -215,7 +229,6 @@ class Model:
     free: dict[str, float]
     device_free: dict[int, float]
     device_memory: dict[int, int]
-    capacity: dict[str, float] = field(default_factory=dict)
 
     def fits(self, request: Resources, counted: bool) -> bool:
         amounts = [(n, a) for n, a in request.as_dict().items() if n != "gpu_memory"]

@@ -203,8 +203,6 @@ def test_capacity_is_unlimited_cpus_unless_declared(clock: SimulatedClock) -> No
     assert backend.capacity()["gpus"] == 0
 
 
-@pytest.mark.xfail(strict=False, reason="engine: a call blocked earlier takes the freed slot "
-                   "before a node made ready by the same completion, whatever their ranks")
 def test_calls_wait_for_a_slot_longest_path_first(clock: SimulatedClock) -> None:
     # a (1) -> c (5) -> d (1), and b (1) alone, on one slot: when a ends, c (two nodes still
     # after it, counting the join) goes before b (one).
