@@ -78,11 +78,12 @@ def commit() -> str:
 
 
 def write_json(path: Path, rows: list[Row], *, notes: list[str], seconds: float,
-               waited: float) -> None:
+               waited: float, measured: str) -> None:
+    """``measured``: the legato commit the figures are of."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "machine": machine(),
-        "commit": commit(),
+        "commit": measured,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 1),
         "seconds_waiting_for_quiet": round(waited, 1),
@@ -95,10 +96,10 @@ START, END = "<!-- results: start -->", "<!-- results: end -->"
 
 
 def update_readme(path: Path, rows: list[Row], *, notes: list[str], seconds: float,
-                  waited: float) -> None:
+                  waited: float, measured: str) -> None:
     """Put the table, the machine and the date between the README's result markers."""
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
-    body = (f"{START}\nMeasured {date}, legato {commit()}, on {machine()}. The suite took "
+    body = (f"{START}\nMeasured {date}, legato {measured}, on {machine()}. The suite took "
             f"{seconds:.0f} s, {waited:.0f} s of it waiting for other processes to leave the "
             "CPUs.\n\n"
             + table(rows) + "".join(f"\n- {note}" for note in notes) + f"\n{END}")

@@ -55,6 +55,7 @@ def main() -> None:
         parser.error(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
 
     start = time.perf_counter()
+    measured = report.commit()  # now: a commit made while the suite runs is not what it measured
     families = [FAMILIES[name](quick=args.quick) for name in chosen]
     notes: list[str] = []
     for family in families:
@@ -89,11 +90,12 @@ def main() -> None:
     print(report.table(rows))
     for note in notes:
         print(f"- {note}")
-    report.write_json(args.out, rows, notes=notes, seconds=seconds, waited=WAITED[0])
+    report.write_json(args.out, rows, notes=notes, seconds=seconds, waited=WAITED[0],
+                      measured=measured)
     print(f"wrote {args.out} ({seconds:.0f} s)")
     if args.readme:
         report.update_readme(HERE / "README.md", rows, notes=notes, seconds=seconds,
-                             waited=WAITED[0])
+                             waited=WAITED[0], measured=measured)
         print(f"updated {HERE / 'README.md'}")
 
 

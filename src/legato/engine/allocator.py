@@ -14,9 +14,11 @@ from dataclasses import dataclass, replace
 
 from legato.component import Component, Instance
 from legato.engine.clock import Clock
+from legato.engine.frames import Plan
 from legato.engine.instances import InstanceTable, Slot, held_by_call
 from legato.engine.ratelimit import Bucket
 from legato.engine.resources import Grant, ResourcePool
+from legato.graph import Graph
 from legato.options import Resources
 
 
@@ -61,6 +63,7 @@ class Estimates:
         self.weight = weight
         self.default = default
         self._values: dict[str, float] = {}
+        self.version = 0  # moves when an estimate changes enough to re-rank (see ``add``)
 
     def get(self, key: str) -> float:
         value = self._values.get(key)
@@ -73,7 +76,10 @@ class Estimates:
     def add(self, key: str, seconds: float) -> None:
         # no lock: a lost update between two runs' threads only delays learning by one sample
         old = self._values.get(key)
-        self._values[key] = seconds if old is None else old + self.weight * (seconds - old)
+        new = seconds if old is None else old + self.weight * (seconds - old)
+        self._values[key] = new
+        if old is None or abs(new - old) > 0.25 * old:
+            self.version += 1
 
 
 class Allocator:
@@ -87,7 +93,17 @@ class Allocator:
         # per component, held with it so that its id is not reused by another while here
         self._buckets: dict[int, tuple[Component, Bucket]] = {}
         self._requests: dict[int, tuple[Component, Resources | None]] = {}  # what a call holds
+        self._plans: dict[int, tuple[Graph, int, Plan]] = {}
         self._lock = threading.Lock()
+
+    def plan(self, graph: Graph) -> Plan:
+        """The plan of ``graph``, kept across runs; ranked again when estimates have moved."""
+        cached = self._plans.get(id(graph))
+        if cached is not None and cached[0] is graph and cached[1] == self.estimates.version:
+            return cached[2]
+        plan = Plan(graph, self.estimates.get)
+        self._plans[id(graph)] = (graph, self.estimates.version, plan)
+        return plan
 
     def bucket(self, component: Component) -> Bucket | None:
         limit = component.options.rate_limit

@@ -66,6 +66,7 @@ _WAKE = object()
 _CANCEL = object()
 _TIMEOUT, _RETRY, _FLUSH, _WAKE_UP = 0, 1, 2, 3
 _AUTO_WAIT_CAP = 0.05  # seconds: the longest an "auto" batch ever waits
+_ADMIT_CHUNK = 64  # items admitted between two turns of the loop
 _ARRIVALS = itertools.count()  # the order calls came to wait in (ties in priority)
 
 
@@ -225,8 +226,12 @@ class Run:
             self.bus.publish(RunStarted(self.id, self.graph.name, self.clock.now(), time.time()))
 
     def _admit(self) -> None:
-        """Start new items while fewer than ``window`` are open."""
-        while not self._exhausted and len(self._open) + len(self._finished) < self.window:
+        """Start new items while fewer than ``window`` are open, a chunk at a time, so the
+        first items' work starts before a large window has been filled."""
+        chunk = _ADMIT_CHUNK
+        while (not self._exhausted and chunk > 0
+               and len(self._open) + len(self._finished) < self.window):
+            chunk -= 1
             try:
                 index, raw = next(self._source)
             except StopIteration:
@@ -277,7 +282,7 @@ class Run:
     def _plan(self, graph: Graph) -> Plan:
         plan = self._plans.get(id(graph))
         if plan is None:
-            plan = self._plans[id(graph)] = Plan(graph, self.allocator.estimates.get)
+            plan = self._plans[id(graph)] = self.allocator.plan(graph)
         return plan
 
     def _start_frame(self, frame: Frame) -> None:
@@ -461,8 +466,8 @@ class Run:
             batch.arrival = gap if previous == 0.0 else previous + 0.2 * (gap - previous)
         batch.last_arrival = now
         batch.tasks.append((task, kwargs))
-        if len(batch.tasks) >= max_size:
-            self._flush(key)
+        if len(batch.tasks) >= max_size and not batch.waiting:  # a waiting batch is flushed
+            self._flush(key)                                     # when an instance frees up
         elif len(batch.tasks) == 1 and not batch.waiting:
             if max_wait_ms == "auto":
                 service = self.allocator.estimates.get(task.frame.plan.keys[task.node.id])
