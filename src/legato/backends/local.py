@@ -334,27 +334,30 @@ def _arguments(call: Call) -> dict[str, Any]:
 
 
 def _execute(target: Callable[..., Any], call: Call) -> Outcome:
-    start = time.monotonic()
     options = call.component.options
-    executor = options.executor
-    counted = options.rate_limit is not None and options.rate_limit.tokens is not None
-    recorder: contextlib.AbstractContextManager[dict[str, float]] = (
-        recording() if counted else contextlib.nullcontext({}))
-    with recorder as usage:
-        try:
-            value = target(**_arguments(call))
-            if inspect.iscoroutine(value):
-                import asyncio
+    if options.rate_limit is not None and options.rate_limit.tokens is not None:
+        with recording() as usage:  # the call reports what it used: the bucket is charged it
+            outcome = _execute_plain(target, call, options.executor)
+        outcome.usage = usage or None
+        return outcome
+    return _execute_plain(target, call, options.executor)
 
-                value = asyncio.run(value)
-        except Exception as exc:
-            return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
-        except BaseException as exc:  # SystemExit & co.: this call's outcome, or the run hangs
-            if isinstance(exc, KeyboardInterrupt) and executor == "inline":
-                raise  # Ctrl-C on the engine's own thread stops the run
-            return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
-    return Outcome(value=value, start=start, end=time.monotonic(), executor=executor,
-                   usage=usage or None)
+
+def _execute_plain(target: Callable[..., Any], call: Call, executor: str) -> Outcome:
+    start = time.monotonic()
+    try:
+        value = target(**_arguments(call))
+        if inspect.iscoroutine(value):
+            import asyncio
+
+            value = asyncio.run(value)
+    except Exception as exc:
+        return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
+    except BaseException as exc:  # SystemExit & co.: this call's outcome, or the run hangs
+        if isinstance(exc, KeyboardInterrupt) and executor == "inline":
+            raise  # Ctrl-C on the engine's own thread stops the run
+        return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
+    return Outcome(value=value, start=start, end=time.monotonic(), executor=executor)
 
 
 def _dumps(obj: Any) -> bytes:

@@ -43,7 +43,7 @@ class Call:
         return self.target.component if isinstance(self.target, Instance) else self.target
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     """What came of a call: ``value`` or ``error``, and when it ran on its worker."""
 
