@@ -16,7 +16,7 @@ import atexit
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from legato import draw
@@ -164,8 +164,11 @@ class Pipeline:
         self.check(engine=chosen, resources=resources)
         if resources:
             chosen.declare(resources)
+        # a list is read on the scheduler's thread; any other iterable (a generator, a file, a
+        # queue) may block between items, so a feeder thread pulls it
+        feed = not isinstance(items, Sequence)
         run = chosen.start(self.graph, self._items(items), window=window, ordered=ordered,
-                           on_error=on_error)
+                           on_error=on_error, feed=feed)
         if not progress:
             return run.results()
         from legato.observe.progress import with_progress

@@ -71,10 +71,13 @@ class Engine:
         window: int = 256,
         ordered: bool = True,
         on_error: OnError = "raise",
+        feed: bool = False,
     ) -> Run:
-        """A run of ``graph`` over ``items``; iterate ``run.results()`` to drive it."""
+        """A run of ``graph`` over ``items``; iterate ``run.results()`` to drive it. ``feed``:
+        pull items on a feeder thread (for sources that block between items)."""
         return Run(graph, items, backend=self.backend, allocator=self.allocator, bus=self.bus,
-                   clock=self.clock, window=window, ordered=ordered, on_error=on_error)
+                   clock=self.clock, window=window, ordered=ordered, on_error=on_error,
+                   feed=feed)
 
     def close(self) -> None:
         """Evict every warm instance and stop the backend's workers."""

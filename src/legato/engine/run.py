@@ -26,9 +26,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import queue
+import threading
 import time
 import uuid
-from collections.abc import Generator, Hashable, Iterable, Mapping
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from legato.component import Component, Instance, join_outputs, split_outputs
@@ -68,6 +69,54 @@ _TIMEOUT, _RETRY, _FLUSH, _WAKE_UP = 0, 1, 2, 3
 _AUTO_WAIT_CAP = 0.05  # seconds: the longest an "auto" batch ever waits
 _ADMIT_CHUNK = 64  # items admitted between two turns of the loop
 _ARRIVALS = itertools.count()  # the order calls came to wait in (ties in priority)
+
+
+class _Fed:
+    """A message from the feeder: one item, or the end of the source (with its error)."""
+
+    __slots__ = ("end", "error", "index", "raw")
+
+    def __init__(self, index: int = -1, raw: Any = None, *, end: bool = False,
+                 error: BaseException | None = None) -> None:
+        self.index = index
+        self.raw = raw
+        self.end = end
+        self.error = error
+
+
+class _Feeder:
+    """Pulls items from a source that may block (a socket, a paced generator, a slow file) on
+    its own thread, so the scheduler never waits on it; at most ``window`` items are ever out
+    of the source and not yet handed back by the run."""
+
+    def __init__(self, source: Iterator[tuple[int, Any]], window: int,
+                 put: Callable[[Any], None]) -> None:
+        self.source = source
+        self.room = threading.Semaphore(window)
+        self.put = put
+        self.stopped = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._pull, name="legato-feeder", daemon=True).start()
+
+    def _pull(self) -> None:
+        while True:
+            self.room.acquire()  # room first: nothing is taken from the source too early
+            if self.stopped:
+                return
+            try:
+                index, raw = next(self.source)
+            except StopIteration:
+                self.put(_Fed(end=True))
+                return
+            except BaseException as exc:  # the run raises it, where the user looks
+                self.put(_Fed(end=True, error=exc))
+                return
+            self.put(_Fed(index, raw))
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.room.release()
 
 
 class _Pending:
@@ -133,6 +182,7 @@ class Run:
         ordered: bool = True,
         on_error: OnError = "raise",
         run_id: str | None = None,
+        feed: bool = False,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
@@ -151,6 +201,7 @@ class Run:
         self._exhausted = False
         self._plans: dict[int, Plan] = {}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._feeder = _Feeder(self._source, window, self._queue.put) if feed else None
         self._ready: list[tuple[float, int, int, Task]] = []
         self._timers: list[tuple[float, int, int, Any]] = []
         self._inflight: dict[int, list[Task] | Task] = {}
@@ -222,12 +273,17 @@ class Run:
 
     def _begin(self) -> None:
         self._started = True
+        if self._feeder is not None:
+            self._feeder.start()
         if self.bus.active:
             self.bus.publish(RunStarted(self.id, self.graph.name, self.clock.now(), time.time()))
 
     def _admit(self) -> None:
         """Start new items while fewer than ``window`` are open, a chunk at a time, so the
-        first items' work starts before a large window has been filled."""
+        first items' work starts before a large window has been filled. (With a feeder, items
+        arrive as messages instead.)"""
+        if self._feeder is not None:
+            return
         chunk = _ADMIT_CHUNK
         while (not self._exhausted and chunk > 0
                and len(self._open) + len(self._finished) < self.window):
@@ -237,26 +293,31 @@ class Run:
             except StopIteration:
                 self._exhausted = True
                 return
-            item = Item(index, raw)
-            self._open[index] = item
-            try:
-                inputs = bind_inputs(self.graph, raw, index)
-            except InputError as exc:
-                self._fail_item(item, exc)
-                continue
-            item.inputs = inputs
-            self._start_frame(Frame(self._plan(self.graph), inputs, item))
+            self._new_item(index, raw)
+
+    def _new_item(self, index: int, raw: Mapping[str, Any]) -> None:
+        item = Item(index, raw)
+        self._open[index] = item
+        try:
+            inputs = bind_inputs(self.graph, raw, index)
+        except InputError as exc:
+            self._fail_item(item, exc)
+            return
+        item.inputs = inputs
+        self._start_frame(Frame(self._plan(self.graph), inputs, item))
 
     def _take(self) -> Item | None:
         """The next finished item to hand out, if any."""
+        item = None
         if self.ordered:
             item = self._finished.pop(self._next_out, None)
             if item is not None:
                 self._next_out += 1
-            return item
-        if self._finished:
-            return self._finished.pop(next(iter(self._finished)))
-        return None
+        elif self._finished:
+            item = self._finished.pop(next(iter(self._finished)))
+        if item is not None and self._feeder is not None:
+            self._feeder.room.release()  # the item left the window
+        return item
 
     def _finish_item(self, item: Item) -> None:
         item.finished = True
@@ -544,7 +605,8 @@ class Run:
         ready = self._ready
         while ready:
             self._start(heapq.heappop(ready)[3])
-        waiting = self._inflight or self._timers or ready or self._blocked or self._batches
+        waiting = (self._inflight or self._timers or ready or self._blocked or self._batches
+                   or (self._feeder is not None and not self._exhausted))
         if not self._finished_ready() and waiting:
             if self._queue.empty():
                 self.clock.idle(self._timers[0][0] if self._timers else None)
@@ -576,6 +638,14 @@ class Run:
 
     def _handle(self, message: Any) -> None:
         if message is _WAKE:
+            return
+        if message.__class__ is _Fed:
+            if message.end:
+                self._exhausted = True
+                if message.error is not None:
+                    raise message.error
+            else:
+                self._new_item(message.index, message.raw)
             return
         if message is _CANCEL:
             raise RunCancelled(f"run {self.id} of '{self.graph.name}' was cancelled")
@@ -701,6 +771,8 @@ class Run:
         self._closed = True
         self._stop_clock()
         self._stop_pool()
+        if self._feeder is not None:
+            self._feeder.stop()
         for call in list(self._calls.values()):
             self.backend.cancel(call)
             self._release(call.id, abandoned=True)
