@@ -38,6 +38,33 @@ class Clock(Protocol):
         ...
 
 
+class Listeners:
+    """Functions to call when something happens (time jumps, resources come free). Thread-safe;
+    ``add`` returns the function that removes what it added."""
+
+    def __init__(self) -> None:
+        self._items: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def add(self, listener: Callable[[], None]) -> Callable[[], None]:
+        with self._lock:
+            self._items.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._items:
+                    self._items.remove(listener)
+
+        return remove
+
+    def call(self) -> None:
+        """Call every listener, outside the lock (a listener may add or remove one)."""
+        with self._lock:
+            items = list(self._items)
+        for listener in items:
+            listener()
+
+
 class MonotonicClock:
     """Real time from ``time.monotonic``."""
 
@@ -64,7 +91,7 @@ class ManualClock:
     def __init__(self, start: float = 0.0) -> None:
         self._now = start
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners = Listeners()
 
     def now(self) -> float:
         return self._now
@@ -78,20 +105,10 @@ class ManualClock:
             raise ValueError(f"a clock only moves forward; advance({seconds})")
         with self._lock:
             self._now += seconds
-            listeners = list(self._listeners)
-        for wake in listeners:
-            wake()
+        self._listeners.call()
 
     def idle(self, deadline: float | None) -> None:
         return None
 
     def on_advance(self, wake: Callable[[], None]) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(wake)
-
-        def stop() -> None:
-            with self._lock:
-                if wake in self._listeners:
-                    self._listeners.remove(wake)
-
-        return stop
+        return self._listeners.add(wake)

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from legato.engine.clock import Listeners
 from legato.options import Resources
 
 _EPS = 1e-9
@@ -68,7 +69,7 @@ class ResourcePool:
         self._gpu_free = {gpu.index: 1.0 for gpu in gpus}
         self._gpu_memory_free = {gpu.index: gpu.memory for gpu in gpus}
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners = Listeners()
 
     # -- questions ------------------------------------------------------------------------------
 
@@ -133,16 +134,11 @@ class ResourcePool:
             for device, fraction, memory in grant.devices:
                 self._gpu_free[device] += fraction
                 self._gpu_memory_free[device] += memory
-            listeners = list(self._listeners)
-        for wake in listeners:
-            wake()
+        self._listeners.call()
 
     def notify(self) -> None:
         """Tell the subscribers that something came free (a slot, not only resources)."""
-        with self._lock:
-            listeners = list(self._listeners)
-        for wake in listeners:
-            wake()
+        self._listeners.call()
 
     def declare(self, resources: Mapping[str, float]) -> None:
         """Add or raise capacity: ``{"asr": 2}`` (also ``cpus``, ``memory``, and ``gpus`` where
@@ -158,15 +154,7 @@ class ResourcePool:
 
     def subscribe(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call ``wake`` after every release; returns the function that stops it."""
-        with self._lock:
-            self._listeners.append(wake)
-
-        def stop() -> None:
-            with self._lock:
-                if wake in self._listeners:
-                    self._listeners.remove(wake)
-
-        return stop
+        return self._listeners.add(wake)
 
     def _place(self, request: Resources) -> tuple[tuple[int, float, int], ...] | None:
         """Choose GPU devices for ``request`` (lock held); None when none fit."""

@@ -36,6 +36,7 @@ from typing import Any
 
 from legato.component import Instance
 from legato.engine.backend import Call, Done, Outcome
+from legato.engine.clock import Listeners
 from legato.engine.resources import Gpu
 
 
@@ -68,7 +69,7 @@ class SimulatedClock:
         self._events: list[tuple[float, int, _Event]] = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners = Listeners()
 
     # -- the Clock protocol -------------------------------------------------------------------
 
@@ -79,15 +80,7 @@ class SimulatedClock:
         return 0.0 if deadline <= self._now else None
 
     def on_advance(self, wake: Callable[[], None]) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(wake)
-
-        def stop() -> None:
-            with self._lock:
-                if wake in self._listeners:
-                    self._listeners.remove(wake)
-
-        return stop
+        return self._listeners.add(wake)
 
     def idle(self, deadline: float | None) -> None:
         """Jump to the next event at or before ``deadline`` and fire every event of that
@@ -109,11 +102,9 @@ class SimulatedClock:
                     f"at t={self._now:g} the run waits for a completion, but no simulated call "
                     "is in flight and no timer is set")
             self._now = when
-            listeners = list(self._listeners)
         for event in due:
             event.action()
-        for wake in listeners:
-            wake()
+        self._listeners.call()
 
     # -- booking ------------------------------------------------------------------------------
 
