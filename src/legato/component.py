@@ -27,17 +27,15 @@ import typing
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, get_type_hints, overload
+from typing import Any, Protocol, TypeVar, Unpack, get_type_hints, overload
 
 from legato import types as port_types
 from legato.errors import ConfigError
 from legato.options import (
-    Batch,
+    ComponentOptions,
     Executor,
     Options,
-    RateLimit,
     Resources,
-    Retry,
     build_options,
 )
 
@@ -257,7 +255,7 @@ class Component:
         digest = hashlib.sha256(f"{source}\0{self.options.version}".encode())
         return digest.hexdigest()[:16]
 
-    def with_options(self, **changes: Any) -> Component:
+    def with_options(self, **changes: Unpack[ComponentOptions]) -> Component:
         """A copy with some options changed: ``embed.with_options(instances=2)``."""
         return Component(self.target, build_options(self.options, **changes), name=self.name)
 
@@ -360,21 +358,7 @@ def component(target: Callable[..., Any], /) -> Component: ...
 
 @overload
 def component(
-    *,
-    name: str | None = None,
-    cpus: float | None = None,
-    gpus: float | None = None,
-    gpu_memory: int | float | str | None = None,
-    memory: int | float | str | None = None,
-    resources: Mapping[str, float] | None = None,
-    instances: int | tuple[int, int] | None = None,
-    batch: Batch | None = None,
-    rate_limit: RateLimit | None = None,
-    retries: Retry | int | None = None,
-    timeout: float | None = None,
-    cache: bool | None = None,
-    version: str | None = None,
-    executor: Executor | None = None,
+    *, name: str | None = None, **options: Unpack[ComponentOptions]
 ) -> Callable[[Callable[..., Any]], Component]: ...
 
 
@@ -383,19 +367,7 @@ def component(
     /,
     *,
     name: str | None = None,
-    cpus: float | None = None,
-    gpus: float | None = None,
-    gpu_memory: int | float | str | None = None,
-    memory: int | float | str | None = None,
-    resources: Mapping[str, float] | None = None,
-    instances: int | tuple[int, int] | None = None,
-    batch: Batch | None = None,
-    rate_limit: RateLimit | None = None,
-    retries: Retry | int | None = None,
-    timeout: float | None = None,
-    cache: bool | None = None,
-    version: str | None = None,
-    executor: Executor | None = None,
+    **options: Unpack[ComponentOptions],
 ) -> Component | Callable[[Callable[..., Any]], Component]:
     """Declare a function, an ``async def`` or a class as a legato component.
 
@@ -425,18 +397,13 @@ def component(
         default_executor: Executor = "async" if is_async else "thread"
         # an async call awaits I/O and holds no CPU while it waits; others hold one by default
         default = Options(executor=default_executor, resources=Resources(cpus=0 if is_async else 1))
-        options = build_options(
-            default,
-            cpus=cpus, gpus=gpus, gpu_memory=gpu_memory, memory=memory, resources=resources,
-            instances=instances, batch=batch, rate_limit=rate_limit, retries=retries,
-            timeout=timeout, cache=cache, version=version, executor=executor,
-        )
-        if options.executor == "async" and not inspect.iscoroutinefunction(call):
+        built = build_options(default, **options)
+        if built.executor == "async" and not inspect.iscoroutinefunction(call):
             raise ConfigError(
                 f"{fn.__qualname__}: executor='async' needs an 'async def', use 'thread' for a "
                 "plain function"
             )
-        return Component(fn, options, name=name)
+        return Component(fn, built, name=name)
 
     if target is not None:
         return wrap(target)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict
 
 from legato.errors import ConfigError
 
@@ -199,6 +199,25 @@ class Options:
                 f"executor must be one of {', '.join(EXECUTORS)}; got {self.executor!r}"
             )
 
+
+
+class ComponentOptions(TypedDict, total=False):
+    """The options ``@component(...)`` and ``Component.with_options(...)`` take (see
+    :func:`legato.component` for what each means)."""
+
+    cpus: float
+    gpus: float
+    gpu_memory: int | float | str
+    memory: int | float | str
+    resources: Mapping[str, float]
+    instances: int | tuple[int, int]
+    batch: Batch
+    rate_limit: RateLimit
+    retries: Retry | int
+    timeout: float
+    cache: bool
+    version: str
+    executor: Executor
 
 
 def build_options(
