@@ -5,11 +5,14 @@ Plain data and pure helpers; the loop in :mod:`legato.engine.run` moves them alo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from legato import types as port_types
+from legato.component import Component, Instance
+from legato.engine.instances import instance_key
 from legato.errors import InputError
 from legato.graph import Const, Graph, Node, Ref
 
@@ -186,3 +189,53 @@ def bind_inputs(graph: Graph, raw: Mapping[str, Any], index: int | None = None) 
     if problems:
         raise InputError("; ".join(problems), item=index)
     return bound
+
+
+_ARRIVALS = itertools.count()  # the order calls came to wait in (ties in priority)
+
+
+class PendingCall:
+    """A call waiting for admission: its task(s), target and arguments (or batch)."""
+
+    __slots__ = ("batch", "kwargs", "seq", "target", "tasks")
+
+    def __init__(
+        self,
+        tasks: Task | list[Task],
+        target: Component | Instance,
+        kwargs: dict[str, Any] | None,
+        batch: list[dict[str, Any]] | None,
+    ) -> None:
+        self.tasks = tasks
+        self.target = target
+        self.kwargs = kwargs
+        self.batch = batch
+        self.seq = next(_ARRIVALS)
+
+    @property
+    def component(self) -> Component:
+        target = self.target
+        return target.component if isinstance(target, Instance) else target
+
+    def first(self) -> Task:
+        return self.tasks[0] if isinstance(self.tasks, list) else self.tasks
+
+    def priority(self) -> tuple[float, int, int]:
+        task = self.first()
+        return (-task.frame.plan.rank[task.node.id], task.frame.item.index, self.seq)
+
+    def finished(self) -> bool:
+        return self.first().frame.item.finished
+
+    def group(self) -> Hashable:
+        """Calls that wait for the same thing: the same instance, or the same request."""
+        if isinstance(self.target, Instance):
+            return ("instance", instance_key(self.target))
+        return ("call", id(self.target))
+
+    def __lt__(self, other: PendingCall) -> bool:
+        return self.seq < other.seq
+
+
+# ---------------------------------------------------------------------------------------------
+# The run

@@ -26,10 +26,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import queue
-import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Generator, Hashable, Iterable, Mapping
 from typing import Any, Literal
 
 from legato.component import Component, Instance, join_outputs, split_outputs
@@ -45,19 +44,20 @@ from legato.engine.events import (
     RunFinished,
     RunStarted,
 )
+from legato.engine.feeder import Fed, Feeder
 from legato.engine.frames import (
     Failure,
     Fanout,
     Frame,
     Item,
     PendingBatch,
+    PendingCall,
     Plan,
     RunStats,
     Task,
     bind_inputs,
     resolve,
 )
-from legato.engine.instances import instance_key
 from legato.errors import ComponentError, ComponentTimeout, InputError, RunCancelled, RunError
 from legato.graph import Graph
 
@@ -68,102 +68,6 @@ _CANCEL = object()
 _TIMEOUT, _RETRY, _FLUSH, _WAKE_UP = 0, 1, 2, 3
 _AUTO_WAIT_CAP = 0.05  # seconds: the longest an "auto" batch ever waits
 _ADMIT_CHUNK = 64  # items admitted between two turns of the loop
-_ARRIVALS = itertools.count()  # the order calls came to wait in (ties in priority)
-
-
-class _Fed:
-    """A message from the feeder: one item, or the end of the source (with its error)."""
-
-    __slots__ = ("end", "error", "index", "raw")
-
-    def __init__(self, index: int = -1, raw: Any = None, *, end: bool = False,
-                 error: BaseException | None = None) -> None:
-        self.index = index
-        self.raw = raw
-        self.end = end
-        self.error = error
-
-
-class _Feeder:
-    """Pulls items from a source that may block (a socket, a paced generator, a slow file) on
-    its own thread, so the scheduler never waits on it; at most ``window`` items are ever out
-    of the source and not yet handed back by the run."""
-
-    def __init__(self, source: Iterator[tuple[int, Any]], window: int,
-                 put: Callable[[Any], None]) -> None:
-        self.source = source
-        self.room = threading.Semaphore(window)
-        self.put = put
-        self.stopped = False
-
-    def start(self) -> None:
-        threading.Thread(target=self._pull, name="legato-feeder", daemon=True).start()
-
-    def _pull(self) -> None:
-        while True:
-            self.room.acquire()  # room first: nothing is taken from the source too early
-            if self.stopped:
-                return
-            try:
-                index, raw = next(self.source)
-            except StopIteration:
-                self.put(_Fed(end=True))
-                return
-            except BaseException as exc:  # the run raises it, where the user looks
-                self.put(_Fed(end=True, error=exc))
-                return
-            self.put(_Fed(index, raw))
-
-    def stop(self) -> None:
-        self.stopped = True
-        self.room.release()
-
-
-class _Pending:
-    """A call waiting for admission: its task(s), target and arguments (or batch)."""
-
-    __slots__ = ("batch", "kwargs", "seq", "target", "tasks")
-
-    def __init__(
-        self,
-        tasks: Task | list[Task],
-        target: Component | Instance,
-        kwargs: dict[str, Any] | None,
-        batch: list[dict[str, Any]] | None,
-    ) -> None:
-        self.tasks = tasks
-        self.target = target
-        self.kwargs = kwargs
-        self.batch = batch
-        self.seq = next(_ARRIVALS)
-
-    @property
-    def component(self) -> Component:
-        target = self.target
-        return target.component if isinstance(target, Instance) else target
-
-    def first(self) -> Task:
-        return self.tasks[0] if isinstance(self.tasks, list) else self.tasks
-
-    def priority(self) -> tuple[float, int, int]:
-        task = self.first()
-        return (-task.frame.plan.rank[task.node.id], task.frame.item.index, self.seq)
-
-    def finished(self) -> bool:
-        return self.first().frame.item.finished
-
-    def group(self) -> Hashable:
-        """Calls that wait for the same thing: the same instance, or the same request."""
-        if isinstance(self.target, Instance):
-            return ("instance", instance_key(self.target))
-        return ("call", id(self.target))
-
-    def __lt__(self, other: _Pending) -> bool:
-        return self.seq < other.seq
-
-
-# ---------------------------------------------------------------------------------------------
-# The run
 
 
 class Run:
@@ -201,13 +105,13 @@ class Run:
         self._exhausted = False
         self._plans: dict[int, Plan] = {}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._feeder = _Feeder(self._source, window, self._queue.put) if feed else None
+        self._feeder = Feeder(self._source, window, self._queue.put) if feed else None
         self._ready: list[tuple[float, int, int, Task]] = []
         self._timers: list[tuple[float, int, int, Any]] = []
         self._inflight: dict[int, list[Task] | Task] = {}
         self._calls: dict[int, Call] = {}
         self._held: dict[int, Admitted] = {}
-        self._blocked: dict[Hashable, list[tuple[tuple[float, int, int], _Pending]]] = {}
+        self._blocked: dict[Hashable, list[tuple[tuple[float, int, int], PendingCall]]] = {}
         self._fanouts: dict[tuple[int, str], Fanout] = {}
         self._batches: dict[int, PendingBatch] = {}
         self._seq = itertools.count()
@@ -421,17 +325,17 @@ class Run:
         if batch is not None:
             self._add_to_batch(task, kwargs, target, batch.max_size, batch.max_wait_ms)
             return
-        self._request(_Pending(task, target, kwargs, None))
+        self._request(PendingCall(task, target, kwargs, None))
 
     # -- admission ----------------------------------------------------------------------------
 
-    def _request(self, pending: _Pending) -> None:
+    def _request(self, pending: PendingCall) -> None:
         """Start the call now if everything it needs is free, else let it wait its turn."""
         if not self._try_start(pending):
             group = self._blocked.setdefault(pending.group(), [])
             heapq.heappush(group, (pending.priority(), pending))
 
-    def _try_start(self, pending: _Pending) -> bool:
+    def _try_start(self, pending: PendingCall) -> bool:
         admitted = self.allocator.admit(pending.target)
         if admitted is None:
             return False
@@ -552,7 +456,7 @@ class Run:
         assert component.options.batch is not None
         size = component.options.batch.max_size
         entries, rest = live[:size], live[size:]
-        pending = _Pending([t for t, _ in entries], target, None, [kw for _, kw in entries])
+        pending = PendingCall([t for t, _ in entries], target, None, [kw for _, kw in entries])
         if not self._try_start(pending):
             batch.tasks = live  # keep growing until an instance is free
             batch.waiting = True
@@ -639,7 +543,7 @@ class Run:
     def _handle(self, message: Any) -> None:
         if message is _WAKE:
             return
-        if message.__class__ is _Fed:
+        if message.__class__ is Fed:
             if message.end:
                 self._exhausted = True
                 if message.error is not None:
