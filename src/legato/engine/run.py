@@ -4,17 +4,20 @@ How the next node is chosen. Each item of a run (one for ``run``, many for ``map
 graph in a :class:`Frame`: a count, per node, of inputs not yet produced. A node whose count
 reaches zero is *ready* and goes on one heap for the whole run, ordered by
 
-1. critical-path rank: the number of nodes on the longest path from it to the end of its graph
-   (the node that holds up the most remaining work goes first), then
+1. critical-path rank: the estimated work on the longest path from it to the end of its graph
+   (durations learned per node as runs go; 1 per node until measured), then
 2. item age: the earlier item first, so ``map`` keeps latency fair, then
 3. arrival order.
 
-The loop pops ready nodes and starts them: a ``call`` node is handed to the backend (a batched
-component's calls wait in its batch until it is full or its oldest call has waited
-``max_wait_ms``); a ``map`` node starts one child frame per element of its list, a ``branch``
-node one child frame for the chosen side. Then the loop blocks on one queue where backends
-report completions (from any thread) until a completion arrives or the next timer is due (a
-retry's backoff, a timeout, a batch's max wait). Time comes from the injected clock.
+The loop pops ready nodes and starts them: a ``call`` node is admitted if everything it needs is
+free (resources, a warm instance slot, a rate-limit token: :mod:`legato.engine.allocator`) and
+handed to the backend; else it waits in a group of calls that ask the same, tried again, best
+priority first, whenever something comes free. A batched component's calls wait in its batch
+(:mod:`legato.engine.batching`). A ``map`` node starts one child frame per element of its list, a
+``branch`` node one child frame for the chosen side. Then the loop blocks on one queue where
+backends report completions (from any thread) until a completion arrives or the next timer is
+due (a retry's backoff, a timeout, a batch's max wait, a rate limit's refill). Time comes from
+the injected clock.
 
 A failed call is retried per its component's ``Retry`` after the backoff; when attempts run out
 the item fails with :class:`ComponentError` and every other item goes on. ``map`` admits new
@@ -34,6 +37,7 @@ from typing import Any, Literal
 from legato.component import Component, Instance, join_outputs, split_outputs
 from legato.engine.allocator import FREE, Admitted, Allocator
 from legato.engine.backend import Backend, Call, Outcome
+from legato.engine.batching import Batcher
 from legato.engine.clock import Clock, MonotonicClock
 from legato.engine.events import (
     EventBus,
@@ -50,7 +54,6 @@ from legato.engine.frames import (
     Fanout,
     Frame,
     Item,
-    PendingBatch,
     PendingCall,
     Plan,
     RunStats,
@@ -66,7 +69,6 @@ OnError = Literal["raise", "skip", "collect"]
 _WAKE = object()
 _CANCEL = object()
 _TIMEOUT, _RETRY, _FLUSH, _WAKE_UP = 0, 1, 2, 3
-_AUTO_WAIT_CAP = 0.05  # seconds: the longest an "auto" batch ever waits
 _ADMIT_CHUNK = 64  # items admitted between two turns of the loop
 
 
@@ -113,7 +115,13 @@ class Run:
         self._held: dict[int, Admitted] = {}
         self._blocked: dict[Hashable, list[tuple[tuple[float, int, int], PendingCall]]] = {}
         self._fanouts: dict[tuple[int, str], Fanout] = {}
-        self._batches: dict[int, PendingBatch] = {}
+        self._batches = Batcher(
+            now=self.clock.now,
+            estimate=allocator.estimates.get,
+            start=self._try_start,
+            set_timer=lambda when, token: heapq.heappush(
+                self._timers, (when, next(self._seq), _FLUSH, token)),
+        )
         self._seq = itertools.count()
         self._call_ids = itertools.count(1)
         self._open: dict[int, Item] = {}
@@ -323,7 +331,7 @@ class Run:
         component = target.component if isinstance(target, Instance) else target
         batch = component.options.batch
         if batch is not None:
-            self._add_to_batch(task, kwargs, target, batch.max_size, batch.max_wait_ms)
+            self._batches.add(task, kwargs, target)
             return
         self._request(PendingCall(task, target, kwargs, None))
 
@@ -372,9 +380,7 @@ class Run:
                 heapq.heappop(group)
             if not group:
                 del self._blocked[key]
-        for key, batch in list(self._batches.items()):
-            if batch.waiting and batch.tasks:
-                self._flush(key)
+        self._batches.flush_waiting()
 
     def _on_free(self) -> None:
         """Resources or a slot came free (maybe in another run): look again, if waiting."""
@@ -410,62 +416,6 @@ class Run:
     def _report(self, call: Call, outcome: Outcome) -> None:
         """Called by the backend, from any thread."""
         self._queue.put((call, outcome))
-
-    def _add_to_batch(
-        self, task: Task, kwargs: dict[str, Any], target: Any, max_size: int,
-        max_wait_ms: float | str,
-    ) -> None:
-        """Batching policy: flush when the batch holds ``max_size`` calls or its oldest has
-        waited ``max_wait_ms``. With ``"auto"``, the wait is what the next calls are expected to
-        take to fill the batch (the moving average gap between calls times the room left),
-        capped by the component's own estimated service time: never wait longer than a call
-        takes. A flushed batch that cannot start yet (no free instance) keeps growing."""
-        key = id(target)
-        batch = self._batches.get(key)
-        if batch is None:
-            batch = self._batches[key] = PendingBatch()
-        now = self.clock.now()
-        if batch.last_arrival is not None:
-            gap = now - batch.last_arrival
-            previous = batch.arrival
-            batch.arrival = gap if previous == 0.0 else previous + 0.2 * (gap - previous)
-        batch.last_arrival = now
-        batch.tasks.append((task, kwargs))
-        if len(batch.tasks) >= max_size and not batch.waiting:  # a waiting batch is flushed
-            self._flush(key)                                     # when an instance frees up
-        elif len(batch.tasks) == 1 and not batch.waiting:
-            if max_wait_ms == "auto":
-                service = self.allocator.estimates.get(task.frame.plan.keys[task.node.id])
-                wait = min(batch.arrival * (max_size - 1), service, _AUTO_WAIT_CAP)
-            else:
-                wait = float(max_wait_ms) / 1000.0
-            heapq.heappush(self._timers,
-                           (now + wait, next(self._seq), _FLUSH, (key, batch.generation)))
-
-    def _flush(self, key: int) -> None:
-        batch = self._batches.get(key)
-        if batch is None or not batch.tasks:
-            return
-        live = [(t, kw) for t, kw in batch.tasks if not t.frame.item.finished]
-        if not live:
-            batch.tasks = []
-            return
-        target = live[0][0].node.target
-        assert isinstance(target, Component | Instance)
-        component = target.component if isinstance(target, Instance) else target
-        assert component.options.batch is not None
-        size = component.options.batch.max_size
-        entries, rest = live[:size], live[size:]
-        pending = PendingCall([t for t, _ in entries], target, None, [kw for _, kw in entries])
-        if not self._try_start(pending):
-            batch.tasks = live  # keep growing until an instance is free
-            batch.waiting = True
-            return
-        batch.tasks = rest
-        batch.waiting = False
-        batch.generation += 1
-        if rest:
-            self._flush(key)
 
     def _start_map(self, task: Task, kwargs: dict[str, Any]) -> None:
         body = task.node.body
@@ -532,7 +482,7 @@ class Run:
                 break
             self._handle(message)
         self._fire_timers()
-        if self._blocked or any(batch.waiting for batch in self._batches.values()):
+        if self._blocked or self._batches.waiting:
             self._retry_blocked()
 
     def _finished_ready(self) -> bool:
@@ -651,10 +601,7 @@ class Run:
             elif kind == _WAKE_UP:
                 continue  # a rate limit refilled: _retry_blocked looks again
             elif kind == _FLUSH:
-                key, generation = payload
-                pending = self._batches.get(key)
-                if pending is not None and pending.generation == generation:
-                    self._flush(key)
+                self._batches.timer_fired(payload)
             else:
                 self._time_out(payload)
 
