@@ -41,12 +41,12 @@ class Batcher:
 
     def __bool__(self) -> bool:
         """True while any batch holds calls or waits for room."""
-        return any(batch.tasks for batch in self._batches.values())
+        return bool(self._batches) and any(batch.tasks for batch in self._batches.values())
 
     @property
     def waiting(self) -> bool:
         """True when a flushed batch waits for an instance or resources."""
-        return any(batch.waiting for batch in self._batches.values())
+        return bool(self._batches) and any(b.waiting for b in self._batches.values())
 
     def add(self, task: Task, kwargs: dict[str, Any], target: Component | Instance) -> None:
         """One call of ``task``'s node joins its target's batch."""

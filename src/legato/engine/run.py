@@ -29,8 +29,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import queue
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Generator, Hashable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -107,6 +109,8 @@ class Run:
         self._exhausted = False
         self._plans: dict[int, Plan] = {}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._local: deque[tuple[Call, Outcome]] = deque()  # completions from this thread
+        self._thread = threading.get_ident()  # the loop's thread, set again when it starts
         self._feeder = Feeder(self._source, window, self._queue.put) if feed else None
         self._ready: list[tuple[float, int, int, Task]] = []
         self._timers: list[tuple[float, int, int, Any]] = []
@@ -185,6 +189,7 @@ class Run:
 
     def _begin(self) -> None:
         self._started = True
+        self._thread = threading.get_ident()
         if self._feeder is not None:
             self._feeder.start()
         if self.bus.active:
@@ -414,8 +419,12 @@ class Run:
             self._report(call, Outcome(error=exc, start=self.clock.now(), end=self.clock.now()))
 
     def _report(self, call: Call, outcome: Outcome) -> None:
-        """Called by the backend, from any thread."""
-        self._queue.put((call, outcome))
+        """Called by the backend, from any thread; on the loop's own thread (an inline call,
+        done before ``submit`` returns) the completion skips the queue."""
+        if threading.get_ident() == self._thread:
+            self._local.append((call, outcome))
+        else:
+            self._queue.put((call, outcome))
 
     def _start_map(self, task: Task, kwargs: dict[str, Any]) -> None:
         body = task.node.body
@@ -459,6 +468,15 @@ class Run:
         ready = self._ready
         while ready:
             self._start(heapq.heappop(ready)[3])
+        local = self._local
+        if local:  # inline completions: handle them and come back, no need to wait
+            while local:
+                self._handle(local.popleft())
+            if self._timers:
+                self._fire_timers()
+            if self._blocked or self._batches.waiting:
+                self._retry_blocked()
+            return
         waiting = (self._inflight or self._timers or ready or self._blocked or self._batches
                    or (self._feeder is not None and not self._exhausted))
         if not self._finished_ready() and waiting:
@@ -475,12 +493,10 @@ class Run:
                 self._handle(message)
         elif not waiting and self._open:
             raise RuntimeError("legato: run stalled with open items and nothing to do")
-        while True:  # drain without blocking
-            try:
-                message = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            self._handle(message)
+        while not self._queue.empty():  # drain without blocking
+            self._handle(self._queue.get_nowait())
+        while local:
+            self._handle(local.popleft())
         self._fire_timers()
         if self._blocked or self._batches.waiting:
             self._retry_blocked()
