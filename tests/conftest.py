@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 import legato as lg
-from harness import Events, WatchedClock
+from harness import Events, MakeEngine, WatchedClock
 from legato.backends.local import LocalBackend
 
 
@@ -43,6 +44,22 @@ def clocked(clock: WatchedClock) -> Iterator[lg.Engine]:
     """An engine whose time is the test's ``clock``."""
     with lg.Engine(LocalBackend(), clock=clock) as eng:
         yield eng
+
+
+@pytest.fixture
+def make_engine() -> Iterator[MakeEngine]:
+    """``make_engine(clock, cpus=2, resources={...})``: engines over local backends with no
+    GPUs, each closed after the test."""
+    engines: list[lg.Engine] = []
+
+    def build(clock: lg.ManualClock | None = None, **backend: Any) -> lg.Engine:
+        engine = lg.Engine(LocalBackend(gpus=[], **backend), clock=clock)
+        engines.append(engine)
+        return engine
+
+    yield build
+    for engine in engines:
+        engine.close()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ background thread, and advance the clock only once the engine is observed to be 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -111,3 +112,17 @@ class Background:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+MakeEngine = Callable[..., lg.Engine]
+"""``make(clock, cpus=2, resources={...})``: an engine over a local backend, closed after the
+test (the ``make_engine`` fixture)."""
+
+
+def alive(pid: int) -> bool:
+    """Is process ``pid`` still running?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import legato as lg
-from harness import WAIT, Background, Events, WatchedClock
+from harness import WAIT, Background, Events, WatchedClock, alive
 from legato.backends.local import LocalBackend, machine_capacity
 from legato.backends.workers import RemoteTraceback
 
@@ -57,14 +57,6 @@ def sleeps_remotely(path: str) -> int:
 async def async_in_process(x: int) -> int:
     await asyncio.sleep(0)
     return os.getpid()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # -- inline, thread, async ------------------------------------------------------------------
@@ -365,12 +357,12 @@ def test_process_timeout_kills_the_worker(
         assert time.monotonic() < deadline, "the worker never started the call"
         time.sleep(0.01)
     pid = int(marker.read_text())
-    assert _alive(pid)
+    assert alive(pid)
     clock.wait_idle()
     clock.advance(5.0)
     with pytest.raises(lg.ComponentTimeout, match=r"timeout=5\.0s"):
         run.result()
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 def test_closing_the_backend_stops_its_worker_processes() -> None:
@@ -381,9 +373,9 @@ def test_closing_the_backend_stops_its_worker_processes() -> None:
         return where_am_i(x)
 
     pid, _ = p.run(x=2, engine=engine)
-    assert _alive(pid)
+    assert alive(pid)
     engine.close()
-    assert not _alive(pid)
+    assert not alive(pid)
     with pytest.raises(lg.RunError, match="the local backend is closed"):
         p.run(x=2, engine=engine)
 

@@ -154,9 +154,7 @@ def _component_problems(
              for message in component.signature_problems()]
     if capacity is None:
         return found
-    requests = component.options.resources.as_dict()
-    if component.options.executor == "inline":
-        requests.pop("cpus", None)  # an inline call runs on the scheduler's thread: holds none
+    requests = component.options.requested.as_dict()
     gpu_reason = placement(component.options.resources) if placement is not None else None
     if gpu_reason is not None and component.options.resources.gpus:
         requests.pop("gpus", None)

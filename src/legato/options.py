@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypedDict
 
 from legato.errors import ConfigError
@@ -198,6 +198,14 @@ class Options:
             raise ConfigError(
                 f"executor must be one of {', '.join(EXECUTORS)}; got {self.executor!r}"
             )
+
+    @property
+    def requested(self) -> Resources:
+        """What the component really asks of the machine: its ``resources``, less the CPU of
+        an inline call, which runs on the scheduler's own thread (already running)."""
+        if self.executor == "inline" and self.resources.cpus:
+            return replace(self.resources, cpus=0.0)
+        return self.resources
 
 
 

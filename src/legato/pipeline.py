@@ -23,12 +23,11 @@ from legato import draw
 from legato.backends.local import LocalBackend
 from legato.check import problems as graph_problems
 from legato.component import TRACER, caller_location
-from legato.engine import Backend, Engine, Failure, OnError
+from legato.engine import Backend, Engine, Failure, OnError, Run
 from legato.errors import ConfigError, GraphError, InputError, Problem, TracingError
 from legato.graph import Graph
 from legato.tracing import trace
 
-_RESERVED = ("backend", "engine", "resources")
 _engine_lock = threading.Lock()
 _default_engine: Engine | None = None
 
@@ -132,6 +131,22 @@ class Pipeline:
             raise ConfigError(f"backend must be 'local' or a Backend object, got {backend!r}")
         return Engine(backend)
 
+    def _start(
+        self,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        engine: Engine | None,
+        backend: str | Backend | None,
+        resources: Mapping[str, float] | None,
+        **options: Any,
+    ) -> tuple[Engine, Run]:
+        """Check the graph against the chosen engine, declare the run's resources, start."""
+        chosen = self._engine(engine, backend)
+        self.check(engine=chosen, resources=resources)
+        if resources:
+            chosen.declare(resources)
+        return chosen, chosen.start(self.graph, items, **options)
+
     def _items(self, items: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
         inputs = self.graph.inputs
         for item in items:
@@ -160,15 +175,11 @@ class Pipeline:
         ``on_error``: a failed item raises (``"raise"``), is left out (``"skip"``), or yields a
         :class:`Failure` in its place (``"collect"``); no other item's result is lost.
         """
-        chosen = self._engine(engine, backend)
-        self.check(engine=chosen, resources=resources)
-        if resources:
-            chosen.declare(resources)
         # a list is read on the scheduler's thread; any other iterable (a generator, a file, a
         # queue) may block between items, so a feeder thread pulls it
-        feed = not isinstance(items, Sequence)
-        run = chosen.start(self.graph, self._items(items), window=window, ordered=ordered,
-                           on_error=on_error, feed=feed)
+        chosen, run = self._start(self._items(items), engine=engine, backend=backend,
+                                  resources=resources, window=window, ordered=ordered,
+                                  on_error=on_error, feed=not isinstance(items, Sequence))
         if not progress:
             return run.results()
         from legato.observe.progress import with_progress
@@ -214,12 +225,8 @@ class Pipeline:
         """``run`` for async code: awaits the result; cancelling the task cancels the run."""
         import asyncio
 
-        chosen = self._engine(engine, backend)
-        self.check(engine=chosen, resources=resources)
-        if resources:
-            chosen.declare(resources)
         item = {**(inputs or {}), **kwargs}
-        run = chosen.start(self.graph, [item])
+        _, run = self._start([item], engine=engine, backend=backend, resources=resources)
         results = run.results()
 
         def drive() -> Any:

@@ -11,32 +11,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 import legato as lg
-from harness import WAIT, Background, Events, WatchedClock
-from legato.backends.local import LocalBackend
-
-MakeEngine = Callable[..., lg.Engine]
+from harness import WAIT, Background, Events, MakeEngine, WatchedClock
 
 
 @pytest.fixture
-def make() -> Iterator[MakeEngine]:
+def make(make_engine: MakeEngine) -> MakeEngine:
     """``make(clock, cpus=2, resources={...})``: an engine over a local backend with no GPUs,
     closed after the test."""
-    engines: list[lg.Engine] = []
-
-    def build(clock: lg.ManualClock | None = None, **backend: Any) -> lg.Engine:
-        engine = lg.Engine(LocalBackend(gpus=[], **backend), clock=clock)
-        engines.append(engine)
-        return engine
-
-    yield build
-    for engine in engines:
-        engine.close()
+    return make_engine
 
 
 class Gauge:

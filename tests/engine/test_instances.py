@@ -8,33 +8,23 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 import legato as lg
-from harness import WAIT, Background, Events, WatchedClock
-from legato.backends.local import LocalBackend
-
-MakeEngine = Callable[..., lg.Engine]
+from harness import WAIT, Background, Events, MakeEngine, WatchedClock, alive
 
 
 @pytest.fixture
-def make() -> Iterator[MakeEngine]:
+def make(make_engine: MakeEngine) -> MakeEngine:
     """``make(clock, memory=1000, ...)``: an engine over a local backend with 4 cpus and no
     GPUs, closed after the test."""
-    engines: list[lg.Engine] = []
 
     def build(clock: lg.ManualClock | None = None, **backend: Any) -> lg.Engine:
-        backend.setdefault("cpus", 4)
-        engine = lg.Engine(LocalBackend(gpus=[], **backend), clock=clock)
-        engines.append(engine)
-        return engine
+        return make_engine(clock, **{"cpus": 4, **backend})
 
-    yield build
-    for engine in engines:
-        engine.close()
+    return build
 
 
 class Log:
@@ -289,14 +279,6 @@ class ProcessModel:
         return os.getpid()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_evicting_a_process_instance_kills_its_worker_process(make: MakeEngine) -> None:
     engine = make(memory=1000)
     log = Log()
@@ -309,11 +291,11 @@ def test_evicting_a_process_instance_kills_its_worker_process(make: MakeEngine) 
 
     pid = in_process.run(x=0, engine=engine)
     assert pid != os.getpid()
-    assert _alive(pid)
+    assert alive(pid)
     assert in_process.run(x=1, engine=engine) == pid  # warm: the same process
     other.run(x=0, engine=engine)
-    assert not _alive(pid)
+    assert not alive(pid)
     again = in_process.run(x=2, engine=engine)
     assert again != pid
-    assert _alive(again)
+    assert alive(again)
     assert log.entries == ["build other", "close other"]

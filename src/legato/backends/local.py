@@ -29,6 +29,7 @@ from typing import Any
 from legato.backends.workers import EventLoop, Threads, WorkerProcess
 from legato.component import Component, Instance
 from legato.engine.backend import Call, Done, Outcome
+from legato.engine.instances import instance_key
 from legato.engine.resources import Gpu
 from legato.errors import RunError
 from legato.usage import recording
@@ -169,7 +170,7 @@ class LocalBackend:
 
     def evict(self, target: Instance, slot: int) -> None:
         with self._lock:
-            live = self._slots.pop((_slot_key(target), slot), None)
+            live = self._slots.pop((instance_key(target), slot), None)
         if live is not None:
             if live.worker is not None:
                 live.worker.kill()
@@ -196,7 +197,7 @@ class LocalBackend:
     def _slot(self, call: Call) -> _Slot:
         target = call.target
         assert isinstance(target, Instance)
-        key = _slot_key(target)
+        key = instance_key(target)
         with self._lock:
             slot = self._slots.get((key, call.slot or 0))
             if slot is None:
@@ -318,11 +319,6 @@ class LocalBackend:
                 done(call, f.result())
 
         future.add_done_callback(report)
-
-
-def _slot_key(target: Instance) -> str:
-    # the same component object: a class redefined under the same name is another
-    return f"{target.key()}@{id(target.component)}"
 
 
 def _arguments(call: Call) -> dict[str, Any]:

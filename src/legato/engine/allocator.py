@@ -10,7 +10,7 @@ slots and eviction.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from legato.component import Component, Instance
 from legato.engine.clock import Clock
@@ -37,6 +37,15 @@ class Admitted:
         return self.grant.gpu_ids if self.grant is not None else ()
 
 
+@dataclass(slots=True)
+class _Needs:
+    """One component's needs per call: resources (None: nothing) and its rate-limit bucket."""
+
+    component: Component
+    request: Resources | None
+    bucket: Bucket | None
+
+
 FREE = Admitted(None, None, None)
 """What a call that holds nothing is admitted with (shared: it holds nothing to give back)."""
 
@@ -48,11 +57,9 @@ def _call_request(target: Component | Instance) -> Resources | None:
     call holds no cpus, since it runs on the scheduler's own thread, which is already running.
     """
     component = target.component if isinstance(target, Instance) else target
-    request = component.options.resources
+    request = component.options.requested
     if isinstance(target, Instance):
         request = held_by_call(request)
-    if component.options.executor == "inline" and request.cpus:
-        request = replace(request, cpus=0.0)
     return request if request.as_dict() else None
 
 
@@ -63,6 +70,7 @@ class Estimates:
         self.weight = weight
         self.default = default
         self._values: dict[str, float] = {}
+        self._total = 0.0  # of the values, for the mean an unknown node is given
         self.version = 0  # moves when an estimate changes enough to re-rank (see ``add``)
 
     def get(self, key: str) -> float:
@@ -70,7 +78,7 @@ class Estimates:
         if value is not None:
             return value
         if self._values:  # unknown nodes cost as much as a known one does on average
-            return sum(self._values.values()) / len(self._values)
+            return self._total / len(self._values)
         return self.default
 
     def add(self, key: str, seconds: float) -> None:
@@ -78,6 +86,7 @@ class Estimates:
         old = self._values.get(key)
         new = seconds if old is None else old + self.weight * (seconds - old)
         self._values[key] = new
+        self._total += new - (old or 0.0)
         if old is None or abs(new - old) > 0.25 * old:
             self.version += 1
 
@@ -90,9 +99,7 @@ class Allocator:
         self.instances = instances
         self.clock = clock
         self.estimates = Estimates()
-        # per component, held with it so that its id is not reused by another while here
-        self._buckets: dict[int, tuple[Component, Bucket]] = {}
-        self._requests: dict[int, tuple[Component, Resources | None]] = {}  # what a call holds
+        self._needs: dict[int, _Needs] = {}  # per component (held, so its id is not reused)
         self._plans: dict[int, tuple[Graph, int, Plan]] = {}
         self._lock = threading.Lock()
 
@@ -105,28 +112,26 @@ class Allocator:
         self._plans[id(graph)] = (graph, self.estimates.version, plan)
         return plan
 
-    def bucket(self, component: Component) -> Bucket | None:
-        limit = component.options.rate_limit
-        if limit is None:
-            return None
-        with self._lock:
-            entry = self._buckets.get(id(component))
-            if entry is None or entry[0] is not component:
-                entry = self._buckets[id(component)] = (component, Bucket(limit, self.clock.now()))
-            return entry[1]
+    def _needs_of(self, target: Component | Instance) -> _Needs:
+        """What each call of ``target``'s component needs, worked out once per component."""
+        component = target.component if isinstance(target, Instance) else target
+        needs = self._needs.get(id(component))
+        if needs is None or needs.component is not component:
+            with self._lock:
+                limit = component.options.rate_limit
+                bucket = Bucket(limit, self.clock.now()) if limit is not None else None
+                needs = self._needs[id(component)] = _Needs(
+                    component, _call_request(target), bucket)
+        return needs
 
     def admit(self, target: Component | Instance) -> Admitted | float | None:
         """Hold what one call of ``target`` needs and return it; or hold nothing and return
         None (wait for something to come free) or the clock time at which a rate limit allows
         it (wait until then)."""
-        component = target.component if isinstance(target, Instance) else target
-        entry = self._requests.get(id(component))
-        if entry is None or entry[0] is not component:
-            entry = self._requests[id(component)] = (component, _call_request(target))
-        request = entry[1]
-        if request is None and component.options.rate_limit is None:
+        needs = self._needs_of(target)
+        request, bucket = needs.request, needs.bucket
+        if request is None and bucket is None:
             return FREE if not isinstance(target, Instance) else self._admit_slot(target)
-        bucket = self.bucket(component)
         if bucket is not None:  # look before holding anything: giving back would wake every run
             ready = bucket.ready_at(self.clock.now())
             if ready > self.clock.now():

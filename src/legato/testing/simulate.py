@@ -29,14 +29,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from legato.component import Instance
 from legato.engine.backend import Call, Done, Outcome
-from legato.engine.clock import Listeners
+from legato.engine.clock import ManualClock
 from legato.engine.resources import Gpu
 
 
@@ -58,29 +57,19 @@ class _Event:
         self.cancelled = False
 
 
-class SimulatedClock:
+class SimulatedClock(ManualClock):
     """A clock that jumps from event to event whenever the run loop would block.
 
-    Implements the engine's ``Clock`` protocol, plus ``call_at``/``cancel`` to book events.
+    A :class:`~legato.engine.clock.ManualClock` (the engine's ``Clock`` protocol) whose
+    ``idle`` moves time itself, plus ``call_at``/``cancel`` to book events.
     """
 
     def __init__(self, start: float = 0.0) -> None:
-        self._now = start
+        super().__init__(start)
         self._events: list[tuple[float, int, _Event]] = []
         self._seq = itertools.count()
-        self._lock = threading.Lock()
-        self._listeners = Listeners()
 
     # -- the Clock protocol -------------------------------------------------------------------
-
-    def now(self) -> float:
-        return self._now
-
-    def seconds_until(self, deadline: float) -> float | None:
-        return 0.0 if deadline <= self._now else None
-
-    def on_advance(self, wake: Callable[[], None]) -> Callable[[], None]:
-        return self._listeners.add(wake)
 
     def idle(self, deadline: float | None) -> None:
         """Jump to the next event at or before ``deadline`` and fire every event of that
