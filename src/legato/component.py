@@ -189,6 +189,7 @@ class Component:
         self.name = name or (_snake(target.__name__) if self.is_class else target.__name__)
         self.qualname = f"{target.__module__}.{target.__qualname__}"
         self.location = _definition_location(target)
+        self._fingerprint: str | None = None
         self._signature_problems: list[str] = []
         self.call_inputs, self.return_annotation = _ports_of(call, skip_self=self.is_class)
         for where in _unresolved(self.call_inputs, self.return_annotation):
@@ -247,13 +248,17 @@ class Component:
     # -- identity ---------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """A hash of the code and ``version``: changes when the component's behaviour may."""
-        try:
-            source = inspect.getsource(self.target)
-        except (OSError, TypeError):
-            source = self.qualname
-        digest = hashlib.sha256(f"{source}\0{self.options.version}".encode())
-        return digest.hexdigest()[:16]
+        """A hash of the code, ``version`` and ``weights``: changes when the component's
+        behaviour may (part of every cache key and of a run's graph fingerprint)."""
+        found = self._fingerprint
+        if found is None:
+            try:
+                source = inspect.getsource(self.target)
+            except (OSError, TypeError):
+                source = self.qualname
+            text = f"{self.qualname}\0{source}\0{self.options.version}\0{self.options.weights}"
+            found = self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return found
 
     def with_options(self, **changes: Unpack[ComponentOptions]) -> Component:
         """A copy with some options changed: ``embed.with_options(instances=2)``."""
@@ -302,6 +307,11 @@ class Instance:
     def build(self) -> Any:
         """Construct the user's object (runs ``__init__``: loads the model)."""
         return self.component.target(*self.args, **self.kwargs)
+
+    def fingerprint(self) -> str:
+        """The component's fingerprint with the constructor arguments: ``Embed("a")`` and
+        ``Embed("b")`` cache apart."""
+        return f"{self.component.fingerprint()}:{self.key().rsplit(':', 1)[1]}"
 
     def key(self) -> str:
         """Identifies instances that can share warm objects: same class, same arguments."""
@@ -383,7 +393,12 @@ def component(
     - ``batch=Batch(max_size, max_wait_ms)``: calls from many items grouped; the component
       takes lists and returns a list of the same length.
     - ``retries``: a ``Retry(attempts, backoff)`` or a number of retries after the first try.
-    - ``timeout`` (seconds per call), ``cache``, ``version`` (part of the fingerprint).
+    - ``timeout`` (seconds per call).
+    - ``cache=True``: a call whose inputs were seen before (same fingerprint, same input
+      hashes) is answered from the run store instead of running; ``version`` (bump it when the
+      behaviour changes without the code changing) and ``weights`` (an identifier of the model
+      weights the component loads, e.g. ``"minilm-l6@int8-2024-03"``) are part of the
+      fingerprint, with the source code and a class component's constructor arguments.
     - ``executor``: ``inline`` (on the scheduler's thread, for cheap functions), ``thread``,
       ``process`` (a warm worker process), ``async`` (one event loop). Default: ``async`` for
       ``async def``, else ``thread``.

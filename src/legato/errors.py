@@ -11,6 +11,7 @@
     │   └── ComponentTimeout    the call ran past the component's ``timeout``
     ├── RunError                the run itself could not go on (cancelled, a worker vanished)
     │   └── RunCancelled        the run was cancelled (Ctrl-C, ``close()``, a cancelled task)
+    ├── StoreError              the run store cannot be opened, read or written
     └── LoadError               a pipeline file or module failed while it was imported
         └── SpecError           a ``FILE:PIPELINE`` spec names nothing that can be loaded
 
@@ -159,6 +160,17 @@ class RunCancelled(RunError):
     """The run was cancelled: Ctrl-C, ``close()`` on a ``map`` iterator, or a cancelled task.
 
     Everything in flight was stopped; results already returned stay valid.
+    """
+
+
+class StoreError(LegatoError):
+    """The run store could not be opened, read or written.
+
+    Raised when a database file is corrupt, locked past the wait, or from a newer legato; when
+    a run id is unknown; when a blob cannot be written (a full disk) or is refused (a pickle the
+    store did not write). The message names the database or blob and what to do. A run whose
+    recording fails still hands every finished item's result to its caller; the error comes
+    when the run ends, and whatever was recorded before it stays consistent.
     """
 
 

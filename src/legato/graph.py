@@ -19,6 +19,7 @@ as a Python value raises :class:`TracingError` saying what to use instead.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
@@ -277,8 +278,34 @@ class Graph:
                     for path, inner in sub.walk():
                         yield f"{node.id}/{path}", inner
 
+    def caching(self) -> bool:
+        """True when a component of the graph (nested bodies included) asks for caching."""
+        return any(node.component is not None and node.component.options.cache
+                   for _, node in self.walk())
+
+    def fingerprint(self) -> str:
+        """A hash of the wiring and of every component's fingerprint (code, version, weights,
+        constructor arguments): the same for the same pipeline in any process, different when
+        anything that may change a result changes. A resumed run must match it."""
+        parts = [self.name, ",".join(port.name for port in self.inputs)]
+        for path, node in self.walk():
+            target = node.target.fingerprint() if node.target is not None else node.kind
+            sources = ",".join(f"{port}<{_label(source)}" for port, source in node.inputs.items())
+            parts.append(f"{path}:{target}:{sources}")
+        parts.append(",".join(f"{name}<{_label(src)}" for name, src in self.outputs.items()))
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
     def __len__(self) -> int:
         return len(self.nodes)
 
     def __repr__(self) -> str:
         return f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes>"
+
+
+def _label(source: Source) -> str:
+    """A source as stable text: a reference's node and port, a plain constant's repr."""
+    if isinstance(source, Const):
+        value = source.value
+        plain = value is None or isinstance(value, bool | int | float | str | bytes)
+        return repr(value) if plain else f"<{type(value).__qualname__}>"
+    return f"{source.node}.{source.port}"

@@ -182,6 +182,7 @@ class Options:
     timeout: float | None = None
     cache: bool = False
     version: str = ""
+    weights: str = ""
     executor: Executor = "thread"
 
     def __post_init__(self) -> None:
@@ -225,6 +226,7 @@ class ComponentOptions(TypedDict, total=False):
     timeout: float
     cache: bool
     version: str
+    weights: str
     executor: Executor
 
 
@@ -243,6 +245,7 @@ def build_options(
     timeout: float | None = None,
     cache: bool | None = None,
     version: str | None = None,
+    weights: str | None = None,
     executor: Executor | None = None,
 ) -> Options:
     base = base or Options()
@@ -287,6 +290,7 @@ def build_options(
         timeout=base.timeout if timeout is None else timeout,
         cache=base.cache if cache is None else cache,
         version=base.version if version is None else version,
+        weights=base.weights if weights is None else weights,
         executor=base.executor if executor is None else executor,
     )
 

@@ -6,8 +6,8 @@ engine over the local backend is created on first use and closed at exit, so cla
 stay warm from one run to the next.
 
 Run options share the keyword namespace with the pipeline's inputs; the reserved names are
-``backend``, ``engine`` and ``resources``. A pipeline with an input of such a name takes its
-inputs as one mapping instead: ``p.run({"engine": "v8"})``.
+``backend``, ``engine``, ``resources``, ``store`` and ``cache``. A pipeline with an input of
+such a name takes its inputs as one mapping instead: ``p.run({"engine": "v8"})``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from legato import draw
 from legato.backends.local import LocalBackend
@@ -27,6 +27,9 @@ from legato.engine import Backend, Engine, Failure, OnError, Run
 from legato.errors import ConfigError, GraphError, InputError, Problem, TracingError
 from legato.graph import Graph
 from legato.tracing import trace
+
+if TYPE_CHECKING:
+    from legato.store.session import CacheArg, Recording, StoreArg
 
 _engine_lock = threading.Lock()
 _default_engine: Engine | None = None
@@ -60,6 +63,7 @@ class Pipeline:
         self._graph: Graph | None = None
         self._checked: dict[tuple[int, tuple[tuple[str, float], ...]], list[Problem]] = {}
         self._lock = threading.Lock()
+        self._cached: bool | None = None
         functools.update_wrapper(self, fn)
 
     # -- the graph ------------------------------------------------------------------------------
@@ -138,14 +142,42 @@ class Pipeline:
         engine: Engine | None,
         backend: str | Backend | None,
         resources: Mapping[str, float] | None,
+        store: StoreArg = None,
+        cache: CacheArg = True,
+        resume: str | None = None,
+        run_id: str | None = None,
+        run_info: Mapping[str, Any] | None = None,
         **options: Any,
-    ) -> tuple[Engine, Run]:
-        """Check the graph against the chosen engine, declare the run's resources, start."""
+    ) -> tuple[Engine, Run, Recording | None]:
+        """Check the graph against the chosen engine, declare the run's resources, set up its
+        recording (if it needs a store), start."""
         chosen = self._engine(engine, backend)
         self.check(engine=chosen, resources=resources)
         if resources:
             chosen.declare(resources)
-        return chosen, chosen.start(self.graph, items, **options)
+        recording = None
+        if store is not None or resume is not None or cache is not True or self._caches():
+            from legato.store.session import record
+
+            recording = record(self.graph, chosen.bus, store=store, cache=cache, resume=resume,
+                               run_id=run_id, info=run_info)
+        if recording is not None:
+            run_id = recording.run_id
+        try:
+            run = chosen.start(self.graph, items, run_id=run_id,
+                               memo=recording.memo if recording is not None else None,
+                               **options)
+        except BaseException:
+            if recording is not None:
+                recording.close(quiet=True)
+            raise
+        return chosen, run, recording
+
+    def _caches(self) -> bool:
+        """True when a component asks for caching (then the run needs a store)."""
+        if self._cached is None:
+            self._cached = self.graph.caching()
+        return self._cached
 
     def _items(self, items: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
         inputs = self.graph.inputs
@@ -166,6 +198,11 @@ class Pipeline:
         engine: Engine | None = None,
         backend: str | Backend | None = None,
         resources: Mapping[str, float] | None = None,
+        store: StoreArg = None,
+        cache: CacheArg = True,
+        resume: str | None = None,
+        run_id: str | None = None,
+        run_info: Mapping[str, Any] | None = None,
     ) -> Generator[Any, None, None]:
         """Run the pipeline on many items; yield each item's result.
 
@@ -174,18 +211,32 @@ class Pipeline:
         grouped across items. ``ordered``: results in input order (else as they finish).
         ``on_error``: a failed item raises (``"raise"``), is left out (``"skip"``), or yields a
         :class:`Failure` in its place (``"collect"``); no other item's result is lost.
+
+        Recording (see :mod:`legato.store`): ``store`` (a :class:`~legato.store.Store`, a URL
+        or path, or True for the default ``.legato/`` store) records the run: every node
+        execution, every item's result. ``cache``: True, components declared ``cache=True``
+        reuse earlier results for the same inputs; ``"all"``, every component does; False,
+        none. ``resume=RUN``: continue a run that stopped, with the same items: recorded results
+        are handed back, not computed again. Caching and resuming use the default store unless
+        ``store`` says another (``store=False``: no store at all). ``run_id`` names a new
+        run; ``run_info`` (``target``, ``inputs``, ``options``) is recorded with it.
         """
         # a list is read on the scheduler's thread; any other iterable (a generator, a file, a
         # queue) may block between items, so a feeder thread pulls it
-        chosen, run = self._start(self._items(items), engine=engine, backend=backend,
-                                  resources=resources, window=window, ordered=ordered,
-                                  on_error=on_error, feed=not isinstance(items, Sequence))
-        if not progress:
-            return run.results()
-        from legato.observe.progress import with_progress
+        if run_info is None and hasattr(items, "__len__"):
+            run_info = {"inputs": {"count": len(items)}}  # type: ignore[arg-type]
+        chosen, run, recording = self._start(
+            self._items(items), engine=engine, backend=backend, resources=resources,
+            store=store, cache=cache, resume=resume, run_id=run_id, run_info=run_info,
+            window=window, ordered=ordered, on_error=on_error,
+            feed=not isinstance(items, Sequence))
+        results = run.results()
+        if progress:
+            from legato.observe.progress import with_progress
 
-        total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
-        return with_progress(run, chosen.bus, total=total, label=self.name)
+            total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+            results = with_progress(run, chosen.bus, total=total, label=self.name)
+        return results if recording is None else _recorded(results, recording)
 
     def run(
         self,
@@ -195,15 +246,18 @@ class Pipeline:
         engine: Engine | None = None,
         backend: str | Backend | None = None,
         resources: Mapping[str, float] | None = None,
+        store: StoreArg = None,
+        cache: CacheArg = True,
         **kwargs: Any,
     ) -> Any:
         """Run the pipeline on one item and return its result (the declared return type).
 
         Raises :class:`InputError` for inputs that do not fit, :class:`ComponentError` when a
-        component fails after its retries.
+        component fails after its retries. ``store`` and ``cache``: as for :meth:`map`.
         """
         item = {**(inputs or {}), **kwargs}
-        results = self.map([item], engine=engine, backend=backend, resources=resources)
+        results = self.map([item], engine=engine, backend=backend, resources=resources,
+                           store=store, cache=cache)
         try:
             result = next(iter(results))
         except InputError as exc:
@@ -220,14 +274,20 @@ class Pipeline:
         engine: Engine | None = None,
         backend: str | Backend | None = None,
         resources: Mapping[str, float] | None = None,
+        store: StoreArg = None,
+        cache: CacheArg = True,
         **kwargs: Any,
     ) -> Any:
-        """``run`` for async code: awaits the result; cancelling the task cancels the run."""
+        """``run`` for async code: awaits the result; cancelling the task cancels the run.
+        ``store`` and ``cache``: as for :meth:`map`."""
         import asyncio
 
         item = {**(inputs or {}), **kwargs}
-        _, run = self._start([item], engine=engine, backend=backend, resources=resources)
+        _, run, recording = self._start([item], engine=engine, backend=backend,
+                                        resources=resources, store=store, cache=cache)
         results = run.results()
+        if recording is not None:
+            results = _recorded(results, recording)
 
         def drive() -> Any:
             try:
@@ -256,6 +316,17 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
+
+
+def _recorded(results: Iterator[Any], recording: Recording) -> Generator[Any, None, None]:
+    """The results, then the recording closed: its StoreError raised once every result is out
+    (quietly when the run itself fails or is closed early)."""
+    try:
+        yield from results
+    except BaseException:
+        recording.close(quiet=True)
+        raise
+    recording.close()
 
 
 F = TypeVar("F", bound=Callable[..., Any])

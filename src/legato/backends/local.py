@@ -277,7 +277,8 @@ class LocalBackend:
             if slot is None and worker is not None and not self._finished(call) and worker.alive:
                 with self._lock:
                     self._idle_workers.setdefault(call.devices, []).append(worker)
-        return Outcome(value=value, start=start, end=end, executor="process", usage=usage)
+        return Outcome(value=value, start=start, end=end, executor="process", usage=usage,
+                       worker=f"process-{worker.process.pid}")
 
     def _function(self, call: Call) -> tuple[str, bytes]:
         component = call.component
@@ -302,7 +303,7 @@ class LocalBackend:
                 except BaseException as exc:  # SystemExit too: it must come back as the outcome
                     return Outcome(error=exc, start=start, end=time.monotonic(), executor="async")
             return Outcome(value=value, start=start, end=time.monotonic(), executor="async",
-                           usage=usage or None)
+                           usage=usage or None, worker="legato-async")
 
         future = self._loop.submit(run())
         with self._lock:
@@ -353,7 +354,8 @@ def _execute_plain(target: Callable[..., Any], call: Call, executor: str) -> Out
         if isinstance(exc, KeyboardInterrupt) and executor == "inline":
             raise  # Ctrl-C on the engine's own thread stops the run
         return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
-    return Outcome(value=value, start=start, end=time.monotonic(), executor=executor)
+    return Outcome(value=value, start=start, end=time.monotonic(), executor=executor,
+                   worker=threading.current_thread().name if executor != "inline" else "engine")
 
 
 def _dumps(obj: Any) -> bytes:

@@ -16,6 +16,7 @@ from legato.engine.clock import Clock, ManualClock, MonotonicClock
 from legato.engine.events import EventBus
 from legato.engine.frames import Failure, RunStats, bind_inputs, ranks
 from legato.engine.instances import InstanceTable
+from legato.engine.memo import Memo, Reuse
 from legato.engine.resources import Gpu, ResourcePool, Usage
 from legato.engine.run import OnError, Run
 from legato.graph import Graph
@@ -72,12 +73,15 @@ class Engine:
         ordered: bool = True,
         on_error: OnError = "raise",
         feed: bool = False,
+        run_id: str | None = None,
+        memo: Memo | None = None,
     ) -> Run:
         """A run of ``graph`` over ``items``; iterate ``run.results()`` to drive it. ``feed``:
-        pull items on a feeder thread (for sources that block between items)."""
+        pull items on a feeder thread (for sources that block between items). ``memo``: what the
+        run may reuse instead of computing (the run store's cache and resume)."""
         return Run(graph, items, backend=self.backend, allocator=self.allocator, bus=self.bus,
                    clock=self.clock, window=window, ordered=ordered, on_error=on_error,
-                   feed=feed)
+                   feed=feed, run_id=run_id, memo=memo)
 
     def close(self) -> None:
         """Evict every warm instance and stop the backend's workers."""
@@ -100,10 +104,12 @@ __all__ = [
     "Failure",
     "Gpu",
     "ManualClock",
+    "Memo",
     "MonotonicClock",
     "OnError",
     "Outcome",
     "ResourcePool",
+    "Reuse",
     "Run",
     "RunStats",
     "bind_inputs",

@@ -53,6 +53,7 @@ class Outcome:
     end: float = 0.0
     executor: str = ""
     usage: Mapping[str, float] | None = None
+    worker: str = ""  # which worker ran it ("legato-worker-1", "process-4242"): for timelines
 
 
 Done = Callable[[Call, Outcome], None]

@@ -11,8 +11,9 @@ Times are the engine clock's seconds (monotonic); ``wall`` on RunStarted maps th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,17 @@ class RunStarted:
     pipeline: str
     time: float
     wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeQueued:
+    """A node's inputs are all there: it waits for its turn (admission, a batch, a retry)."""
+
+    run: str
+    item: int
+    node: str
+    attempt: int
+    time: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +55,10 @@ class NodeFinished:
     start: float
     end: float
     executor: str
+    worker: str = ""
+    queued: float | None = None
+    outputs: Mapping[str, Any] | None = None  # by port; the values themselves, not copies
+    cache_key: str | None = None  # set when the outputs are to be cached under this key
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +71,23 @@ class NodeFailed:
     end: float
     error: str
     will_retry: bool
+    worker: str = ""
+    queued: float | None = None
+    exception: BaseException | None = None  # for the traceback (formatted by the subscriber)
+    executor: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    """A node's outputs were reused instead of computed: from the cache (same component
+    fingerprint, same inputs) or, when a run resumes, from that run's own record."""
+
+    run: str
+    item: int
+    node: str
+    key: str
+    source: str  # "cache" | "resume"
+    time: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +97,8 @@ class ItemFinished:
     ok: bool
     time: float
     error: str | None = None
+    result: Any = None
+    reused: bool = False  # a resumed run's item whose result was recorded before
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +110,8 @@ class RunFinished:
     failed: int
 
 
-Event = RunStarted | NodeStarted | NodeFinished | NodeFailed | ItemFinished | RunFinished
+Event = (RunStarted | NodeQueued | NodeStarted | NodeFinished | NodeFailed | CacheHit
+         | ItemFinished | RunFinished)
 Subscriber = Callable[[Event], None]
 
 

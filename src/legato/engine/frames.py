@@ -116,13 +116,14 @@ class Frame:
 class Task:
     """One node of one frame, across its attempts."""
 
-    __slots__ = ("attempt", "frame", "node", "started")
+    __slots__ = ("attempt", "cache_key", "frame", "node", "queued")
 
     def __init__(self, frame: Frame, node: Node) -> None:
         self.frame = frame
         self.node = node
         self.attempt = 1
-        self.started = 0.0
+        self.queued: float | None = None  # when it last became ready (set only when observed)
+        self.cache_key: str | None = None  # where its outputs are to be cached
 
     @property
     def name(self) -> str:

@@ -42,10 +42,12 @@ from legato.engine.backend import Backend, Call, Outcome
 from legato.engine.batching import Batcher
 from legato.engine.clock import Clock, MonotonicClock
 from legato.engine.events import (
+    CacheHit,
     EventBus,
     ItemFinished,
     NodeFailed,
     NodeFinished,
+    NodeQueued,
     NodeStarted,
     RunFinished,
     RunStarted,
@@ -63,6 +65,7 @@ from legato.engine.frames import (
     bind_inputs,
     resolve,
 )
+from legato.engine.memo import Memo, Reuse
 from legato.errors import ComponentError, ComponentTimeout, InputError, RunCancelled, RunError
 from legato.graph import Graph
 
@@ -91,6 +94,7 @@ class Run:
         on_error: OnError = "raise",
         run_id: str | None = None,
         feed: bool = False,
+        memo: Memo | None = None,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
@@ -105,6 +109,7 @@ class Run:
         self.window = window
         self.ordered = ordered
         self.on_error = on_error
+        self.memo = memo
         self._source = enumerate(items)
         self._exhausted = False
         self._plans: dict[int, Plan] = {}
@@ -215,6 +220,13 @@ class Run:
     def _new_item(self, index: int, raw: Mapping[str, Any]) -> None:
         item = Item(index, raw)
         self._open[index] = item
+        if self.memo is not None:
+            recorded = self.memo.item(index)
+            if recorded is not None:  # a resumed run's finished item: its result, not its work
+                item.inputs = raw
+                item.result = recorded.value
+                self._finish_item(item, reused=True)
+                return
         try:
             inputs = bind_inputs(self.graph, raw, index)
         except InputError as exc:
@@ -236,7 +248,7 @@ class Run:
             self._feeder.room.release()  # the item left the window
         return item
 
-    def _finish_item(self, item: Item) -> None:
+    def _finish_item(self, item: Item, *, reused: bool = False) -> None:
         item.finished = True
         self._open.pop(item.index, None)
         self._finished[item.index] = item
@@ -246,7 +258,8 @@ class Run:
             self._done += 1
         if self.bus.active:
             self.bus.publish(ItemFinished(self.id, item.index, not item.failed, self.clock.now(),
-                                          None if item.error is None else str(item.error)))
+                                          None if item.error is None else str(item.error),
+                                          item.result, reused))
 
     def _fail_item(self, item: Item, error: BaseException) -> None:
         if item.finished:
@@ -272,6 +285,10 @@ class Run:
             self._make_ready(Task(frame, nodes[node_id]))
 
     def _make_ready(self, task: Task) -> None:
+        if self.bus.active:
+            task.queued = now = self.clock.now()
+            self.bus.publish(NodeQueued(self.id, task.frame.item.index, task.name, task.attempt,
+                                        now))
         rank = task.frame.plan.rank[task.node.id]
         heapq.heappush(self._ready, (-rank, task.frame.item.index, next(self._seq), task))
 
@@ -334,11 +351,23 @@ class Run:
         target = task.node.target
         assert isinstance(target, Component | Instance)
         component = target.component if isinstance(target, Instance) else target
+        if self.memo is not None:
+            found = self.memo.node(task.frame.item.index, task.name, target, kwargs)
+            if isinstance(found, Reuse):
+                self._reuse(task, found)
+                return
+            task.cache_key = found
         batch = component.options.batch
         if batch is not None:
             self._batches.add(task, kwargs, target)
             return
         self._request(PendingCall(task, target, kwargs, None))
+
+    def _reuse(self, task: Task, found: Reuse) -> None:
+        if self.bus.active:
+            self.bus.publish(CacheHit(self.id, task.frame.item.index, task.name, found.key,
+                                      found.source, self.clock.now()))
+        self._node_done(task, found.value)
 
     # -- admission ----------------------------------------------------------------------------
 
@@ -548,7 +577,8 @@ class Run:
             return
         if self.bus.active:
             self.bus.publish(NodeFinished(self.id, task.frame.item.index, task.name, task.attempt,
-                                          outcome.start, outcome.end, outcome.executor))
+                                          outcome.start, outcome.end, outcome.executor,
+                                          outcome.worker, task.queued, outputs, task.cache_key))
         self._node_done(task, outputs)
 
     def _batch_done(self, call: Call, tasks: list[Task], outcome: Outcome) -> None:
@@ -589,8 +619,11 @@ class Run:
         if self.bus.active:
             start = outcome.start if outcome is not None else self.clock.now()
             end = outcome.end if outcome is not None else self.clock.now()
-            self.bus.publish(NodeFailed(self.id, item.index, task.name, task.attempt, start, end,
-                                        f"{type(error).__name__}: {error}", will_retry))
+            self.bus.publish(NodeFailed(
+                self.id, item.index, task.name, task.attempt, start, end,
+                f"{type(error).__name__}: {error}", will_retry,
+                outcome.worker if outcome is not None else "", task.queued, error,
+                outcome.executor if outcome is not None else ""))
         if will_retry:
             assert policy is not None
             delay = policy.delay(task.attempt)

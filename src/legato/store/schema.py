@@ -1,0 +1,81 @@
+"""The store's tables, at the newest schema revision (``HEAD``), as SQLAlchemy Core.
+
+The migrations in ``migrations/versions`` build these tables step by step; a test compares a
+migrated database with this module, so the two cannot drift. Times are seconds since the epoch.
+Values never live in these tables: ``outputs`` and ``result`` hold blob digests (JSON
+``{port: digest}`` for a node), the bytes are in the blob store.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+
+HEAD = "0002"  # the newest revision in migrations/versions
+REVISIONS = ("0001", "0002")  # every revision this legato knows, oldest first
+
+metadata = MetaData()
+
+meta = Table(
+    "legato_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started", Float, nullable=False),
+    Column("finished", Float),
+    Column("done", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("target", Text),
+    Column("inputs", Text, nullable=False, default="{}"),
+    Column("options", Text, nullable=False, default="{}"),
+    Column("host", String(255), nullable=False, default=""),
+    Column("pid", Integer, nullable=False, default=0),
+    Index("ix_runs_started", "started"),
+)
+
+items = Table(
+    "items", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(16), nullable=False),
+    Column("finished", Float, nullable=False),
+    Column("result", String(64)),
+    Column("error", Text),
+)
+
+nodes = Table(
+    "nodes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False),
+    Column("item", Integer, nullable=False),
+    Column("node", String(512), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("queued", Float),
+    Column("start", Float, nullable=False),
+    Column("end", Float, nullable=False),
+    Column("executor", String(32), nullable=False, default=""),
+    Column("worker", String(128), nullable=False, default=""),
+    Column("error", Text),
+    Column("traceback", Text),
+    Column("outputs", Text),
+    Index("ix_nodes_run_item", "run_id", "item"),
+)
+
+cache = Table(
+    "cache", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("component", String(255), nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("size", Integer, nullable=False, default=0),
+    Column("created", Float, nullable=False),
+    Column("hits", Integer, nullable=False, default=0),
+    Index("ix_cache_component", "component"),
+)

@@ -1,0 +1,238 @@
+"""The run store: runs, items and node executions in SQL; values in the blob store.
+
+``Store.open()`` with no argument opens ``LEGATO_STORE`` if set, else the SQLite file
+``.legato/legato.db`` under ``LEGATO_HOME`` or the working directory, creating it. Reading is
+what users and the CLI do (``runs``, ``run``, ``nodes``, ``items``, ``cache_entries``);
+writing is the :class:`~legato.store.writer.Recorder`'s job, in batches off the run's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from legato.errors import StoreError
+from legato.store import schema
+from legato.store.blobs import Blobs
+from legato.store.database import connect, normalise, reading, writing
+from legato.store.records import CacheRecord, ItemRecord, NodeRecord, RunRecord
+from legato.store.values import Codec, Unstorable
+
+
+def home() -> Path:
+    """Where the default store lives: ``$LEGATO_HOME`` or ``./.legato``."""
+    found = os.environ.get("LEGATO_HOME")
+    return Path(found).expanduser() if found else Path.cwd() / ".legato"
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What a run recorded before it stopped: finished items' results, and the outputs of
+    nodes of items that did not finish (``(item, node) -> {port: digest}``)."""
+
+    run: RunRecord
+    items: dict[int, str]
+    nodes: dict[tuple[int, str], dict[str, str]]
+
+
+class Store:
+    """A run store over one database and one blob location; safe to share between threads."""
+
+    def __init__(self, url: str | Path, *, blobs: str | Path | None = None,
+                 timeout: float = 30.0) -> None:
+        self.url = normalise(url)
+        self.engine = connect(self.url, timeout=timeout)
+        self.blobs = Blobs(blobs or os.environ.get("LEGATO_BLOBS") or self._default_blobs())
+        self.codec = Codec(self._signing_key())
+
+    @classmethod
+    def open(cls, url: str | Path | None = None, *, blobs: str | Path | None = None,
+             timeout: float = 30.0) -> Store:
+        """The store at ``url``; None: ``LEGATO_STORE``, else ``.legato/legato.db`` (see
+        :func:`home`)."""
+        chosen = url or os.environ.get("LEGATO_STORE") or home() / "legato.db"
+        return cls(chosen, blobs=blobs, timeout=timeout)
+
+    def _default_blobs(self) -> Path:
+        url = sa.engine.make_url(self.url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).parent / "blobs"
+        return home() / "blobs"
+
+    def _signing_key(self) -> bytes:
+        """The key that signs this store's pickles, made once and kept in the database."""
+        with reading(self.engine) as connection:
+            found = connection.execute(
+                sa.select(schema.meta.c.value).where(schema.meta.c.key == "signing_key")
+            ).scalar()
+        if found is None:
+            with writing(self.engine) as connection:
+                found = connection.execute(
+                    sa.select(schema.meta.c.value).where(schema.meta.c.key == "signing_key")
+                ).scalar()
+                if found is None:
+                    found = secrets.token_hex(32)
+                    connection.execute(schema.meta.insert().values(key="signing_key",
+                                                                   value=found))
+        return bytes.fromhex(found)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {sa.engine.make_url(self.url).render_as_string(hide_password=True)}>"
+
+    # -- values --------------------------------------------------------------------------------
+
+    def put(self, value: Any) -> str | None:
+        """Store a value; its digest, or None when it has no stored form."""
+        try:
+            return self.blobs.put(self.codec.encode(value))
+        except Unstorable:
+            return None
+
+    def value(self, digest: str) -> Any:
+        """The value stored under ``digest``."""
+        return self.codec.decode(self.blobs.get(digest), name=f"blob {digest}")
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        """The latest runs, newest first."""
+        query = sa.select(schema.runs).order_by(schema.runs.c.started.desc()).limit(limit)
+        with reading(self.engine) as connection:
+            return [_run(row) for row in connection.execute(query).mappings()]
+
+    def run(self, run_id: str) -> RunRecord:
+        """The run with this id, or the one run whose id starts with it."""
+        table = schema.runs
+        with reading(self.engine) as connection:
+            rows = connection.execute(
+                sa.select(table).where(table.c.id.startswith(run_id, autoescape=True)).limit(2)
+            ).mappings().all()
+        exact = [row for row in rows if row["id"] == run_id]
+        if exact:
+            return _run(exact[0])
+        if not rows:
+            raise StoreError(f"no run '{run_id}' in {self}; `legato runs` lists them")
+        if len(rows) > 1:
+            raise StoreError(f"'{run_id}' starts more than one run id; give more of it")
+        return _run(rows[0])
+
+    def nodes(self, run_id: str) -> list[NodeRecord]:
+        """Every node execution of the run, by start time."""
+        table = schema.nodes
+        query = (sa.select(table).where(table.c.run_id == self.run(run_id).id)
+                 .order_by(table.c.start, table.c.id))
+        with reading(self.engine) as connection:
+            return [NodeRecord(run=row["run_id"], item=row["item"], node=row["node"],
+                               attempt=row["attempt"], status=row["status"],
+                               queued=row["queued"], start=row["start"], end=row["end"],
+                               executor=row["executor"], worker=row["worker"],
+                               error=row["error"], traceback=row["traceback"])
+                    for row in connection.execute(query).mappings()]
+
+    def items(self, run_id: str) -> list[ItemRecord]:
+        """The run's finished items, by index."""
+        table = schema.items
+        query = (sa.select(table).where(table.c.run_id == self.run(run_id).id)
+                 .order_by(table.c.idx))
+        with reading(self.engine) as connection:
+            return [ItemRecord(run=row["run_id"], index=row["idx"], status=row["status"],
+                               finished=row["finished"], error=row["error"])
+                    for row in connection.execute(query).mappings()]
+
+    def results(self, run_id: str) -> dict[int, Any]:
+        """The recorded results of the run's items that finished well, by index."""
+        table = schema.items
+        query = sa.select(table.c.idx, table.c.result).where(
+            table.c.run_id == self.run(run_id).id, table.c.status == "ok")
+        with reading(self.engine) as connection:
+            rows = connection.execute(query).all()
+        return {index: self.value(digest) for index, digest in rows if digest is not None}
+
+    def start_run(self, record: RunRecord) -> None:
+        """Record a new run (status "running")."""
+        with writing(self.engine) as connection:
+            connection.execute(schema.runs.insert().values(
+                id=record.id, pipeline=record.pipeline, fingerprint=record.fingerprint,
+                status="running", started=record.started, finished=None, done=0, failed=0,
+                error=None, target=record.target, inputs=json.dumps(record.inputs, default=str),
+                options=json.dumps(record.options, default=str), host=record.host,
+                pid=record.pid))
+
+    def resume(self, run_id: str, *, fingerprint: str, pid: int) -> Resumed:
+        """Mark a stopped run running again and read what it recorded.
+
+        Refuses a run of a different pipeline graph (its code or wiring changed since)."""
+        run = self.run(run_id)
+        if run.fingerprint != fingerprint:
+            raise StoreError(
+                f"run {run.id} was of another version of pipeline '{run.pipeline}' (graph "
+                f"fingerprint {run.fingerprint}, now {fingerprint}): its code or wiring "
+                "changed, so its results cannot be reused; start a new run")
+        items, nodes = schema.items, schema.nodes
+        with writing(self.engine) as connection:
+            connection.execute(schema.runs.update().where(schema.runs.c.id == run.id).values(
+                status="running", finished=None, error=None, pid=pid))
+            done = dict(connection.execute(sa.select(items.c.idx, items.c.result).where(
+                items.c.run_id == run.id, items.c.status == "ok")).all())
+            recorded: dict[tuple[int, str], dict[str, str]] = {}
+            query = sa.select(nodes.c.item, nodes.c.node, nodes.c.outputs).where(
+                nodes.c.run_id == run.id, nodes.c.status == "ok", nodes.c.outputs.is_not(None))
+            for item, node, outputs in connection.execute(query):
+                if item not in done:
+                    recorded[(item, node)] = json.loads(outputs)
+        return Resumed(run, {i: d for i, d in done.items() if d is not None}, recorded)
+
+    # -- the cache -----------------------------------------------------------------------------
+
+    def cached(self, key: str) -> dict[str, str] | None:
+        """The outputs (port -> digest) cached under ``key``, if any."""
+        table = schema.cache
+        with reading(self.engine) as connection:
+            found = connection.execute(
+                sa.select(table.c.outputs).where(table.c.key == key)).scalar()
+        return None if found is None else json.loads(found)
+
+    def cache_entries(self, component: str | None = None) -> list[CacheRecord]:
+        """Every cache entry (of one component, by name), newest first."""
+        table = schema.cache
+        query = sa.select(table).order_by(table.c.created.desc())
+        if component is not None:
+            query = query.where(table.c.component == component)
+        with reading(self.engine) as connection:
+            return [CacheRecord(key=row["key"], component=row["component"],
+                                created=row["created"], size=row["size"], hits=row["hits"])
+                    for row in connection.execute(query).mappings()]
+
+    def clear_cache(self, component: str | None = None) -> int:
+        """Forget cache entries (of one component, by name); how many were removed. The blobs
+        stay: other entries or runs may share them."""
+        table = schema.cache
+        statement = table.delete()
+        if component is not None:
+            statement = statement.where(table.c.component == component)
+        with writing(self.engine) as connection:
+            return connection.execute(statement).rowcount
+
+
+def _run(row: sa.RowMapping) -> RunRecord:
+    return RunRecord(
+        id=row["id"], pipeline=row["pipeline"], fingerprint=row["fingerprint"],
+        status=row["status"], started=row["started"], finished=row["finished"],
+        done=row["done"], failed=row["failed"], error=row["error"], target=row["target"],
+        inputs=json.loads(row["inputs"] or "{}"), options=json.loads(row["options"] or "{}"),
+        host=row["host"], pid=row["pid"])

@@ -1,0 +1,254 @@
+"""The store writer: records one run from its events, in batches, on its own thread.
+
+The :class:`Recorder` subscribes to the engine's event bus. On the run's thread it only
+appends the event to a queue (nothing on the hot path waits on the database); its thread wakes
+every ``interval`` seconds, or sooner when a batch is full, turns the queued events into rows,
+writes the values to the blob store first and then the rows in one transaction. A crash loses at
+most the last interval's records, never half of one: a row never names a blob that is not there.
+
+If recording fails (a full disk, a database locked past the wait), the recorder stops
+recording, the run goes on and every finished item's result still reaches the caller;
+:meth:`Recorder.close` then raises the :class:`StoreError`. The queue is bounded: a run that
+outpaces the database for long waits for it rather than fill the memory.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from legato.engine.events import (
+    CacheHit,
+    Event,
+    EventBus,
+    ItemFinished,
+    NodeFailed,
+    NodeFinished,
+    RunFinished,
+    RunStarted,
+)
+from legato.errors import StoreError
+from legato.store import schema
+from legato.store.database import writing
+from legato.store.store import Store
+
+_HIGH_WATER = 200_000  # queued events past which the run waits for the writer
+
+
+class Recorder:
+    """Records the run ``run_id`` into ``store`` (see the module docstring)."""
+
+    def __init__(self, store: Store, run_id: str, *, cache_names: dict[str, str] | None = None,
+                 interval: float = 0.1, batch: int = 5_000) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.interval = interval
+        self.batch = batch
+        self.error: StoreError | None = None
+        self._cache_names = cache_names if cache_names is not None else {}
+        self._events: collections.deque[Event] = collections.deque()
+        self._wake = threading.Event()
+        self._closing = False
+        self._offset = time.time() - time.monotonic()  # engine clock -> wall clock
+        self._thread = threading.Thread(target=self._work, name="legato-store", daemon=True)
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def attach(self, bus: EventBus) -> Recorder:
+        """Start recording the events of this recorder's run published on ``bus``."""
+        self._thread.start()
+        self._unsubscribe = bus.subscribe(self)
+        return self
+
+    def __call__(self, event: Event) -> None:
+        if event.run != self.run_id or self.error is not None:
+            return
+        events = self._events
+        events.append(event)
+        if len(events) >= self.batch:
+            self._wake.set()
+            if len(events) >= _HIGH_WATER:
+                while len(events) >= self.batch and self._thread.is_alive():
+                    time.sleep(0.001)
+
+    def close(self) -> None:
+        """Stop listening, write what is queued, stop the thread; raise the StoreError that
+        stopped recording, if one did."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._closing = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    # -- the writer's thread -------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            closing = self._closing
+            try:
+                while self._events and self.error is None:
+                    self._flush()
+            except StoreError as exc:
+                self.error = exc
+            except Exception as exc:  # a driver or OS error not translated below
+                self.error = StoreError(f"recording run {self.run_id} failed: "
+                                        f"{type(exc).__name__}: {exc}")
+                self.error.__cause__ = exc
+            if self.error is not None:
+                self._events.clear()
+            if closing:
+                return
+
+    def _flush(self) -> None:
+        """Write one batch of queued events: blobs first, then rows in one transaction."""
+        events = self._events
+        rows = _Rows()
+        for _ in range(min(len(events), self.batch)):
+            event = events.popleft()
+            kind = event.__class__
+            if kind is NodeFinished:
+                self._finished(event, rows)  # type: ignore[arg-type]
+            elif kind is NodeFailed:
+                self._failed(event, rows)  # type: ignore[arg-type]
+            elif kind is ItemFinished:
+                self._item(event, rows)  # type: ignore[arg-type]
+            elif kind is CacheHit:
+                self._hit(event, rows)  # type: ignore[arg-type]
+            elif kind is RunStarted:
+                self._offset = event.wall - event.time  # type: ignore[union-attr]
+            elif kind is RunFinished:
+                rows.run = {"status": event.status,  # type: ignore[union-attr]
+                            "finished": self._wall(event.time),  # type: ignore[union-attr]
+                            "done": event.done, "failed": event.failed}  # type: ignore[union-attr]
+        with writing(self.store.engine) as connection:
+            rows.write(connection, self.run_id)
+
+    def _wall(self, moment: float) -> float:
+        return moment + self._offset
+
+    def _outputs(self, outputs: Mapping[str, Any] | None) -> tuple[str | None, int]:
+        """The outputs' digests as JSON (None if one has no stored form), and their bytes."""
+        if outputs is None:
+            return None, 0
+        digests: dict[str, str] = {}
+        size = 0
+        for port, value in outputs.items():
+            encoded = self._encode(value)
+            if encoded is None:
+                return None, 0
+            digests[port] = self.store.blobs.put(encoded)
+            size += len(encoded)
+        return json.dumps(digests), size
+
+    def _encode(self, value: Any) -> bytes | None:
+        from legato.store.values import Unstorable
+
+        try:
+            return self.store.codec.encode(value)
+        except Unstorable:
+            return None
+
+    def _finished(self, event: NodeFinished, rows: _Rows) -> None:
+        outputs, size = self._outputs(event.outputs)
+        rows.nodes.append(self._node(event, "ok", outputs=outputs))
+        if event.cache_key is not None and outputs is not None:
+            component = self._cache_names.pop(event.cache_key, event.node)
+            rows.cache.append({"key": event.cache_key, "component": component,
+                               "outputs": outputs, "size": size,
+                               "created": self._wall(event.end), "hits": 0})
+
+    def _failed(self, event: NodeFailed, rows: _Rows) -> None:
+        trace = None
+        if event.exception is not None:
+            trace = "".join(traceback.format_exception(event.exception)).rstrip()
+        rows.nodes.append(self._node(event, "retried" if event.will_retry else "failed",
+                                     error=event.error, traceback=trace))
+
+    def _node(self, event: NodeFinished | NodeFailed, status: str, *, outputs: str | None = None,
+              error: str | None = None, traceback: str | None = None) -> dict[str, Any]:
+        return {"run_id": self.run_id, "item": event.item, "node": event.node,
+                "attempt": event.attempt, "status": status,
+                "queued": None if event.queued is None else self._wall(event.queued),
+                "start": self._wall(event.start), "end": self._wall(event.end),
+                "executor": event.executor, "worker": event.worker, "error": error,
+                "traceback": traceback, "outputs": outputs}
+
+    def _hit(self, event: CacheHit, rows: _Rows) -> None:
+        if event.source != "cache":
+            return  # a resumed node: its execution is recorded already
+        moment = self._wall(event.time)
+        rows.nodes.append({"run_id": self.run_id, "item": event.item, "node": event.node,
+                           "attempt": 1, "status": "cached", "queued": None, "start": moment,
+                           "end": moment, "executor": "", "worker": "", "error": None,
+                           "traceback": None, "outputs": None})
+        rows.hits[event.key] += 1
+
+    def _item(self, event: ItemFinished, rows: _Rows) -> None:
+        if event.reused:
+            return
+        result = None
+        if event.ok:
+            encoded = self._encode(event.result)
+            result = None if encoded is None else self.store.blobs.put(encoded)
+        rows.items[event.item] = {"run_id": self.run_id, "idx": event.item,
+                                  "status": "ok" if event.ok else "failed",
+                                  "finished": self._wall(event.time), "result": result,
+                                  "error": event.error}
+
+
+class _Rows:
+    """One batch's rows, written in one transaction."""
+
+    def __init__(self) -> None:
+        self.nodes: list[dict[str, Any]] = []
+        self.items: dict[int, dict[str, Any]] = {}
+        self.cache: list[dict[str, Any]] = []
+        self.hits: collections.Counter[str] = collections.Counter()
+        self.run: dict[str, Any] | None = None
+
+    def write(self, connection: Connection, run_id: str) -> None:
+        if self.nodes:
+            connection.execute(schema.nodes.insert(), self.nodes)
+        if self.items:
+            _upsert(connection, schema.items, list(self.items.values()), ["run_id", "idx"])
+        if self.cache:
+            _upsert(connection, schema.cache, self.cache, ["key"], update=False)
+        if self.hits:
+            table = schema.cache
+            connection.execute(
+                table.update().where(table.c.key == sa.bindparam("k"))
+                .values(hits=table.c.hits + sa.bindparam("n")),
+                [{"k": key, "n": count} for key, count in self.hits.items()])
+        if self.run is not None:
+            runs = schema.runs
+            connection.execute(runs.update().where(runs.c.id == run_id).values(**self.run))
+
+
+def _upsert(connection: Connection, table: sa.Table, rows: list[dict[str, Any]],
+            keys: list[str], *, update: bool = True) -> None:
+    """Insert rows; a row whose key exists replaces it (``update``) or is skipped."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = insert(table)
+    if update:
+        changed = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+        statement = statement.on_conflict_do_update(index_elements=keys, set_=changed)
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=keys)
+    connection.execute(statement, rows)
