@@ -17,6 +17,7 @@ from legato.errors import (
     Problem,
     RunCancelled,
     RunError,
+    StoreError,
     TracingError,
 )
 from legato.graph import Graph, Node, Ref
@@ -53,6 +54,7 @@ __all__ = [
     "RunCancelled",
     "RunError",
     "RunStats",
+    "StoreError",
     "TracingError",
     "__version__",
     "branch",
