@@ -3,6 +3,8 @@
 - B1: 10,000 independent no-op nodes in one graph (and, as ``B1-map``, the same fan-out
   written with ``lg.map``). Baselines: a Python loop, a ``ThreadPoolExecutor`` fed every call,
   Dask's threaded scheduler on a raw graph, Ray tasks.
+- B1-rec: B1 with the run recorded in a SQLite store (every node execution and output), as a
+  ratio to B1 not recorded, both measured in the same run (budget: at most 2x).
 - B2: a chain of 1,000 no-op nodes, each waiting for the one before. Baselines: nested calls,
   a ``ThreadPoolExecutor`` where each hop is submitted from the previous one's done-callback,
   a raw Dask graph, Ray tasks that take the previous task's ObjectRef.
@@ -14,6 +16,8 @@ The no-op component runs ``inline`` (on the scheduler's own thread), as cheap fu
 from __future__ import annotations
 
 import concurrent.futures
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from measure import median_time
@@ -22,6 +26,7 @@ from suite import Family, RowSpec, Sample
 
 import legato as lg
 from legato.backends.local import LocalBackend
+from legato.store import Store
 
 WORKERS = 4  # threads for the thread pool and Dask's threaded scheduler
 
@@ -53,6 +58,7 @@ def family(*, quick: bool) -> Family:
         RowSpec("B1", f"{width:,} independent no-op nodes", "us_per_node", 10.0),
         RowSpec("B1-map", f"{width:,} no-op nodes as lg.map fan-out", "us_per_node", 10.0),
         RowSpec("B1-thread", f"{width:,} no-op nodes, thread executor", "us_per_node", None),
+        RowSpec("B1-rec", "B1 recorded in a SQLite store, over B1 not recorded", "ratio", 2.0),
         RowSpec("B2", f"chain of {length:,} dependent no-op nodes", "us_per_hop", 10.0),
     ]
 
@@ -78,15 +84,20 @@ def family(*, quick: bool) -> Family:
 
         chain = lg.pipeline(name="chain")(body)
         wide, wide_thread = independent(noop), independent(noop_thread)
-        with lg.Engine(LocalBackend()) as engine:
+        with (lg.Engine(LocalBackend()) as engine, tempfile.TemporaryDirectory() as home,
+              Store.open(Path(home) / "legato.db") as store):
+            b1 = median_time(lambda: wide.run(engine=engine), repeat=repeat) * 1e6 / width
+            recorded = median_time(lambda: wide.run(engine=engine, store=store),
+                                   repeat=repeat) * 1e6 / width
             return Sample({
-                "B1": median_time(lambda: wide.run(engine=engine), repeat=repeat) * 1e6 / width,
+                "B1": b1,
+                "B1-rec": recorded / b1,
                 "B1-map": median_time(lambda: fan_out.run(engine=engine),
                                       repeat=repeat) * 1e6 / width,
                 "B1-thread": median_time(lambda: wide_thread.run(engine=engine),
                                          repeat=repeat) * 1e6 / width,
                 "B2": median_time(lambda: chain.run(engine=engine), repeat=repeat) * 1e6 / length,
-            })
+            }, notes={"B1-rec": f"{recorded:.1f} us/node recorded, {b1:.1f} not"})
 
     def sequential() -> Sample:
         def independent() -> None:

@@ -78,6 +78,7 @@ class Point(pydantic.BaseModel):
 @dataclasses.dataclass
 class Box:
     size: int
+    data: list[int] = dataclasses.field(default_factory=list)
 
 
 # -- the schema ---------------------------------------------------------------------------------
@@ -193,8 +194,9 @@ def test_a_value_with_no_stored_form_is_left_out_and_the_run_goes_on(store: Stor
 
 
 def test_the_store_refuses_a_pickle_it_did_not_write(store: Store, tmp_path: Path) -> None:
-    digest = store.put(Box(1))
+    digest = store.put(Box(1, list(range(500))))  # big enough for a blob of its own
     assert digest is not None
+    assert not digest.startswith("=")
     path = tmp_path / "blobs" / digest[:2] / digest[2:]
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF  # tampered after it was written

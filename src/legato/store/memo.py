@@ -84,8 +84,8 @@ class StoreMemo:
             return None
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
-    def _values(self, digests: dict[str, str]) -> dict[str, Any] | None:
+    def _values(self, references: dict[str, str]) -> dict[str, Any] | None:
         try:
-            return {port: self.store.value(found) for port, found in digests.items()}
+            return {port: self.store.value(found) for port, found in references.items()}
         except StoreError:
             return None

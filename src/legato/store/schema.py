@@ -2,8 +2,9 @@
 
 The migrations in ``migrations/versions`` build these tables step by step; a test compares a
 migrated database with this module, so the two cannot drift. Times are seconds since the epoch.
-Values never live in these tables: ``outputs`` and ``result`` hold blob digests (JSON
-``{port: digest}`` for a node), the bytes are in the blob store.
+``outputs`` (JSON ``{port: reference}``) and ``result`` hold value references: a blob digest,
+or, for a value whose stored form is small, ``"="`` and that form in base64 (see
+:meth:`legato.store.Store.reference`): a million tiny results are not a million files.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ items = Table(
     Column("idx", Integer, primary_key=True, autoincrement=False),
     Column("status", String(16), nullable=False),
     Column("finished", Float, nullable=False),
-    Column("result", String(64)),
+    Column("result", Text),
     Column("error", Text),
 )
 

@@ -8,6 +8,7 @@ writing is the :class:`~legato.store.writer.Recorder`'s job, in batches off the 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -23,6 +24,8 @@ from legato.store.blobs import Blobs
 from legato.store.database import connect, normalise, reading, writing
 from legato.store.records import CacheRecord, ItemRecord, NodeRecord, RunRecord
 from legato.store.values import Codec, Unstorable
+
+INLINE = 256  # bytes: a value's stored form up to this size is kept in its row, not a blob
 
 
 def home() -> Path:
@@ -97,15 +100,24 @@ class Store:
     # -- values --------------------------------------------------------------------------------
 
     def put(self, value: Any) -> str | None:
-        """Store a value; its digest, or None when it has no stored form."""
+        """Store a value; its reference, or None when it has no stored form."""
         try:
-            return self.blobs.put(self.codec.encode(value))
+            return self.reference(self.codec.encode(value))
         except Unstorable:
             return None
 
-    def value(self, digest: str) -> Any:
-        """The value stored under ``digest``."""
-        return self.codec.decode(self.blobs.get(digest), name=f"blob {digest}")
+    def reference(self, encoded: bytes) -> str:
+        """How the store refers to an encoded value: up to ``INLINE`` bytes, the bytes
+        themselves (``"="`` and base64, kept in the row); more, the digest of a blob."""
+        if len(encoded) <= INLINE:
+            return "=" + base64.b64encode(encoded).decode()
+        return self.blobs.put(encoded)
+
+    def value(self, reference: str) -> Any:
+        """The value a reference (from :meth:`put` or :meth:`reference`) stands for."""
+        if reference.startswith("="):
+            return self.codec.decode(base64.b64decode(reference[1:]), name="an inline value")
+        return self.codec.decode(self.blobs.get(reference), name=f"blob {reference}")
 
     # -- runs ----------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import importlib
 import pickle
+import threading
 from typing import Any
 
 from legato.errors import StoreError
@@ -43,13 +44,23 @@ class Codec:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
+        self._packers = threading.local()  # a msgpack Packer is not safe to share
+
+    def _pack(self, value: Any) -> bytes:
+        try:
+            pack = self._packers.pack
+        except AttributeError:
+            import msgpack
+
+            pack = self._packers.pack = msgpack.Packer(default=_extension,
+                                                       strict_types=True).pack
+        data: bytes = pack(value)
+        return data
 
     def encode(self, value: Any) -> bytes:
         """The blob for ``value``; raises :class:`Unstorable` when it has none."""
-        import msgpack
-
         try:
-            return _MSGPACK + msgpack.packb(value, default=_extension, strict_types=True)
+            return _MSGPACK + self._pack(value)
         except (TypeError, ValueError, OverflowError):
             pass  # not plain: pickle it
         if type(value).__module__.partition(".")[0] == "ray":

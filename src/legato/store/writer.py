@@ -15,7 +15,6 @@ outpaces the database for long waits for it rather than fill the memory.
 from __future__ import annotations
 
 import collections
-import json
 import threading
 import time
 import traceback
@@ -39,6 +38,7 @@ from legato.errors import StoreError
 from legato.store import schema
 from legato.store.database import writing
 from legato.store.store import Store
+from legato.store.values import Unstorable
 
 _HIGH_WATER = 200_000  # queued events past which the run waits for the writer
 
@@ -140,22 +140,21 @@ class Recorder:
         return moment + self._offset
 
     def _outputs(self, outputs: Mapping[str, Any] | None) -> tuple[str | None, int]:
-        """The outputs' digests as JSON (None if one has no stored form), and their bytes."""
+        """The outputs' references as JSON (None if one has no stored form), and their bytes."""
         if outputs is None:
             return None, 0
-        digests: dict[str, str] = {}
+        parts = []
         size = 0
         for port, value in outputs.items():
             encoded = self._encode(value)
             if encoded is None:
                 return None, 0
-            digests[port] = self.store.blobs.put(encoded)
+            # port names are identifiers and references base64 or hex: no JSON escaping needed
+            parts.append(f'"{port}": "{self.store.reference(encoded)}"')
             size += len(encoded)
-        return json.dumps(digests), size
+        return "{" + ", ".join(parts) + "}", size
 
     def _encode(self, value: Any) -> bytes | None:
-        from legato.store.values import Unstorable
-
         try:
             return self.store.codec.encode(value)
         except Unstorable:
@@ -178,22 +177,18 @@ class Recorder:
                                      error=event.error, traceback=trace))
 
     def _node(self, event: NodeFinished | NodeFailed, status: str, *, outputs: str | None = None,
-              error: str | None = None, traceback: str | None = None) -> dict[str, Any]:
-        return {"run_id": self.run_id, "item": event.item, "node": event.node,
-                "attempt": event.attempt, "status": status,
-                "queued": None if event.queued is None else self._wall(event.queued),
-                "start": self._wall(event.start), "end": self._wall(event.end),
-                "executor": event.executor, "worker": event.worker, "error": error,
-                "traceback": traceback, "outputs": outputs}
+              error: str | None = None, traceback: str | None = None) -> tuple[Any, ...]:
+        offset = self._offset
+        return (self.run_id, event.item, event.node, event.attempt, status,
+                None if event.queued is None else event.queued + offset, event.start + offset,
+                event.end + offset, event.executor, event.worker, error, traceback, outputs)
 
     def _hit(self, event: CacheHit, rows: _Rows) -> None:
         if event.source != "cache":
             return  # a resumed node: its execution is recorded already
         moment = self._wall(event.time)
-        rows.nodes.append({"run_id": self.run_id, "item": event.item, "node": event.node,
-                           "attempt": 1, "status": "cached", "queued": None, "start": moment,
-                           "end": moment, "executor": "", "worker": "", "error": None,
-                           "traceback": None, "outputs": None})
+        rows.nodes.append((self.run_id, event.item, event.node, 1, "cached", None, moment, moment,
+                           "", "", None, None, None))
         rows.hits[event.key] += 1
 
     def _item(self, event: ItemFinished, rows: _Rows) -> None:
@@ -202,7 +197,7 @@ class Recorder:
         result = None
         if event.ok:
             encoded = self._encode(event.result)
-            result = None if encoded is None else self.store.blobs.put(encoded)
+            result = None if encoded is None else self.store.reference(encoded)
         rows.items[event.item] = {"run_id": self.run_id, "idx": event.item,
                                   "status": "ok" if event.ok else "failed",
                                   "finished": self._wall(event.time), "result": result,
@@ -213,7 +208,7 @@ class _Rows:
     """One batch's rows, written in one transaction."""
 
     def __init__(self) -> None:
-        self.nodes: list[dict[str, Any]] = []
+        self.nodes: list[tuple[Any, ...]] = []  # in the order of NODE_COLUMNS
         self.items: dict[int, dict[str, Any]] = {}
         self.cache: list[dict[str, Any]] = []
         self.hits: collections.Counter[str] = collections.Counter()
@@ -221,7 +216,7 @@ class _Rows:
 
     def write(self, connection: Connection, run_id: str) -> None:
         if self.nodes:
-            connection.execute(schema.nodes.insert(), self.nodes)
+            _insert_many(connection, schema.nodes, NODE_COLUMNS, self.nodes)
         if self.items:
             _upsert(connection, schema.items, list(self.items.values()), ["run_id", "idx"])
         if self.cache:
@@ -235,6 +230,27 @@ class _Rows:
         if self.run is not None:
             runs = schema.runs
             connection.execute(runs.update().where(runs.c.id == run_id).values(**self.run))
+
+
+NODE_COLUMNS = ("run_id", "item", "node", "attempt", "status", "queued", "start", "end",
+                "executor", "worker", "error", "traceback", "outputs")
+_COMPILED: dict[tuple[str, str], tuple[str, bool]] = {}
+
+
+def _insert_many(connection: Connection, table: sa.Table, columns: tuple[str, ...],
+                 rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows given as tuples straight through the driver's ``executemany``: the
+    statement is compiled once per dialect, and no per-row dict is built (the writer's hot
+    path: one row per node execution)."""
+    key = (connection.dialect.name, table.name)
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = table.insert().compile(dialect=connection.dialect, column_keys=list(columns))
+        assert compiled.positiontup is None or tuple(compiled.positiontup) == columns
+        found = _COMPILED[key] = (str(compiled), compiled.positional)
+    statement, positional = found
+    params: Any = rows if positional else [dict(zip(columns, row, strict=True)) for row in rows]
+    connection.exec_driver_sql(statement, params)
 
 
 def _upsert(connection: Connection, table: sa.Table, rows: list[dict[str, Any]],

@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("finished", sa.Float, nullable=False),
-        sa.Column("result", sa.String(64)),
+        sa.Column("result", sa.Text),
         sa.Column("error", sa.Text),
     )
     op.create_table(
