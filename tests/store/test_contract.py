@@ -337,3 +337,13 @@ def test_resuming_a_run_of_a_changed_pipeline_is_refused(store: Store) -> None:
 def test_an_unknown_run_is_named_in_the_error(store: Store) -> None:
     with pytest.raises(lg.StoreError, match=r"no run 'nope'.*legato runs"):
         store.run("nope")
+
+
+def test_blobs_can_live_at_an_fsspec_url(store_url: str) -> None:
+    with Store.open(store_url, blobs="memory://legato-test-blobs") as store:
+        big = {"text": "x" * 10_000}
+        reference = store.put(big)
+        assert reference is not None
+        assert not reference.startswith("=")
+        assert store.value(reference) == big
+        assert store.blobs.size(reference) > 10_000

@@ -36,8 +36,9 @@ def home() -> Path:
 
 @dataclass(frozen=True)
 class Resumed:
-    """What a run recorded before it stopped: finished items' results, and the outputs of
-    nodes of items that did not finish (``(item, node) -> {port: digest}``)."""
+    """What a run recorded before it stopped: finished items' results (index -> value
+    reference), and the outputs of nodes of items that did not finish
+    (``(item, node) -> {port: reference}``)."""
 
     run: RunRecord
     items: dict[int, str]
@@ -201,12 +202,13 @@ class Store:
                 status="running", finished=None, error=None, pid=pid))
             done = dict(connection.execute(sa.select(items.c.idx, items.c.result).where(
                 items.c.run_id == run.id, items.c.status == "ok")).all())
-            recorded: dict[tuple[int, str], dict[str, str]] = {}
+            finished = sa.select(items.c.idx).where(items.c.run_id == run.id,
+                                                    items.c.status == "ok")
             query = sa.select(nodes.c.item, nodes.c.node, nodes.c.outputs).where(
-                nodes.c.run_id == run.id, nodes.c.status == "ok", nodes.c.outputs.is_not(None))
-            for item, node, outputs in connection.execute(query):
-                if item not in done:
-                    recorded[(item, node)] = json.loads(outputs)
+                nodes.c.run_id == run.id, nodes.c.status == "ok", nodes.c.outputs.is_not(None),
+                nodes.c.item.not_in(finished))
+            recorded = {(item, node): json.loads(outputs)
+                        for item, node, outputs in connection.execute(query)}
         return Resumed(run, {i: d for i, d in done.items() if d is not None}, recorded)
 
     # -- the cache -----------------------------------------------------------------------------
