@@ -3,7 +3,9 @@
 A :class:`Pipeline` is what users hold: ``check()``, ``run()``, ``arun()``, ``map()``, and the
 graph's drawings. Running needs an engine; unless one is passed (``engine=``), a process-wide
 engine over the local backend is created on first use and closed at exit, so class components
-stay warm from one run to the next.
+stay warm from one run to the next. ``backend="ray"`` does the same over the Ray backend (one
+engine per address: ``"ray"`` for a local Ray instance, or the cluster this process is already
+connected to; ``"ray:auto"``, ``"ray:HOST:PORT"`` or ``"ray://HOST:PORT"`` to join one).
 
 Run options share the keyword namespace with the pipeline's inputs; the reserved names are
 ``backend``, ``engine``, ``resources``, ``store`` and ``cache``. A pipeline with an input of
@@ -51,6 +53,45 @@ def _close_default_engine() -> None:
         engine, _default_engine = _default_engine, None
     if engine is not None:
         engine.close()
+
+
+_ray_engines: dict[str | None, Engine] = {}
+
+
+def ray_engine(address: str | None = None) -> Engine:
+    """The process-wide engine over a Ray backend at ``address`` (see
+    :class:`~legato.backends.ray.RayBackend`), created on first use and closed at exit."""
+    with _engine_lock:
+        engine = _ray_engines.get(address)
+        if engine is None:
+            from legato.backends.ray import RayBackend
+
+            engine = _ray_engines[address] = Engine(RayBackend(address))
+            if len(_ray_engines) == 1:  # after Ray's own exit hook, so it runs before it
+                atexit.register(_close_ray_engines)
+        return engine
+
+
+def _close_ray_engines() -> None:
+    with _engine_lock:
+        engines = list(_ray_engines.values())
+        _ray_engines.clear()
+    for engine in engines:
+        engine.close()
+
+
+def ray_address(backend: str) -> str | None:
+    """The Ray address a ``backend`` string names: ``"ray"`` -> None (a local instance),
+    ``"ray:auto"`` -> ``"auto"``, ``"ray:HOST:PORT"`` -> ``"HOST:PORT"``, ``"ray://HOST:PORT"``
+    as it is. Raises ConfigError for a string that names no backend."""
+    if backend == "ray":
+        return None
+    if backend.startswith("ray://"):
+        return backend
+    if backend.startswith("ray:") and len(backend) > 4:
+        return backend[4:]
+    raise ConfigError(f"backend must be 'local', 'ray', 'ray:auto', 'ray:HOST:PORT', "
+                      f"'ray://HOST:PORT' or a Backend object, got {backend!r}")
 
 
 class Pipeline:
@@ -132,7 +173,7 @@ class Pipeline:
         if backend is None or backend == "local":
             return default_engine()
         if isinstance(backend, str):
-            raise ConfigError(f"backend must be 'local' or a Backend object, got {backend!r}")
+            return ray_engine(ray_address(backend))
         return Engine(backend)
 
     def _start(
@@ -259,7 +300,7 @@ class Pipeline:
         results = self.map([item], engine=engine, backend=backend, resources=resources,
                            store=store, cache=cache)
         try:
-            result = next(iter(results))
+            (result,) = results  # to the end, so the run finishes (and is recorded) as done
         except InputError as exc:
             raise InputError(str(exc).removeprefix("item 0: ")) from None
         finally:
@@ -291,7 +332,8 @@ class Pipeline:
 
         def drive() -> Any:
             try:
-                return next(results)
+                (result,) = results  # to the end: the run finishes as done, not closed early
+                return result
             finally:
                 results.close()
 
@@ -353,4 +395,4 @@ def pipeline(
     return wrap(fn) if fn is not None else wrap
 
 
-__all__ = ["Failure", "Pipeline", "default_engine", "pipeline"]
+__all__ = ["Failure", "Pipeline", "default_engine", "pipeline", "ray_address", "ray_engine"]

@@ -347,3 +347,11 @@ def test_blobs_can_live_at_an_fsspec_url(store_url: str) -> None:
         assert not reference.startswith("=")
         assert store.value(reference) == big
         assert store.blobs.size(reference) > 10_000
+
+
+def test_run_and_arun_record_a_finished_run(store: Store) -> None:
+    import asyncio
+
+    assert doubled.run(x=1, store=store, cache=False) == 3
+    assert asyncio.run(doubled.arun(x=2, store=store, cache=False)) == 6
+    assert [(run.status, run.done) for run in store.runs()] == [("ok", 1), ("ok", 1)]

@@ -272,7 +272,8 @@ class LocalBackend:
             function = None if slot is not None else self._function(call)
             value, start, end, usage = worker.call(function, _arguments(call))
         except BaseException as exc:
-            return Outcome(error=exc, start=start, end=time.monotonic(), executor="process")
+            return Outcome(error=exc, start=start, end=time.monotonic(), executor="process",
+                           worker="" if worker is None else f"process-{worker.process.pid}")
         finally:
             if slot is None and worker is not None and not self._finished(call) and worker.alive:
                 with self._lock:
@@ -301,7 +302,8 @@ class LocalBackend:
                 except asyncio.CancelledError:
                     raise
                 except BaseException as exc:  # SystemExit too: it must come back as the outcome
-                    return Outcome(error=exc, start=start, end=time.monotonic(), executor="async")
+                    return Outcome(error=exc, start=start, end=time.monotonic(), executor="async",
+                                   worker="legato-async")
             return Outcome(value=value, start=start, end=time.monotonic(), executor="async",
                            usage=usage or None, worker="legato-async")
 
@@ -341,6 +343,7 @@ def _execute(target: Callable[..., Any], call: Call) -> Outcome:
 
 
 def _execute_plain(target: Callable[..., Any], call: Call, executor: str) -> Outcome:
+    worker = threading.current_thread().name if executor != "inline" else "engine"
     start = time.monotonic()
     try:
         value = target(**_arguments(call))
@@ -349,13 +352,15 @@ def _execute_plain(target: Callable[..., Any], call: Call, executor: str) -> Out
 
             value = asyncio.run(value)
     except Exception as exc:
-        return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
+        return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor,
+                       worker=worker)
     except BaseException as exc:  # SystemExit & co.: this call's outcome, or the run hangs
         if isinstance(exc, KeyboardInterrupt) and executor == "inline":
             raise  # Ctrl-C on the engine's own thread stops the run
-        return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor)
+        return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor,
+                       worker=worker)
     return Outcome(value=value, start=start, end=time.monotonic(), executor=executor,
-                   worker=threading.current_thread().name if executor != "inline" else "engine")
+                   worker=worker)
 
 
 def _dumps(obj: Any) -> bytes:

@@ -1,0 +1,288 @@
+"""``legato run``, ``map`` and ``resume``: run a pipeline on one item, or on every line of a
+JSON-lines file, recorded in the run store so that a run that stopped can be continued.
+
+``map`` records the run (unless ``--no-store``) with what ``resume`` needs to do it again: the
+target (a file path made absolute), the data file, and the options (window, on_error, the
+output file). ``resume RUN`` loads those, calls ``map(..., resume=RUN)`` (recorded results are
+handed back, the rest is computed) and writes the whole output again, each item once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from legato.cli.common import Report, RunId, StoreUrl, Target, UsageError, reporting, stderr
+from legato.cli.jsonout import dumps
+from legato.cli.lines import DataFile, DataLines, OnError, write_results
+from legato.cli.records import state
+from legato.errors import InputError, LegatoError
+from legato.loader import load, split_spec
+from legato.pipeline import Pipeline, default_engine
+
+
+def parse_inputs(given: list[str]) -> dict[str, Any]:
+    """``["x=3", "doc=@doc.json"]`` -> ``{"x": "3", "doc": <doc.json parsed>}``.
+
+    A value is a string (the pipeline coerces it to its input's type); ``@FILE`` reads JSON from
+    FILE; ``@@text`` is the string ``@text``.
+    """
+    inputs: dict[str, Any] = {}
+    for raw in given:
+        name, equals, value = raw.partition("=")
+        name = name.strip()
+        if not equals or not name.isidentifier():
+            raise UsageError(f"--input expects NAME=VALUE, e.g. --input x=3; got {raw!r}")
+        if name in inputs:
+            raise UsageError(f"--input {name} is given twice")
+        inputs[name] = _input_value(name, value)
+    return inputs
+
+
+def _input_value(name: str, value: str) -> Any:
+    if value.startswith("@@"):
+        return value[1:]
+    if not value.startswith("@"):
+        return value
+    path = Path(value[1:])
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--input {name}=@{path}: cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--input {name}=@{path}: {path}:{exc.lineno}: not valid JSON: "
+                         f"{exc.msg}") from None
+
+
+def _stdin_inputs() -> dict[str, Any]:
+    if sys.stdin is None or sys.stdin.isatty():
+        return {}
+    text = sys.stdin.read()
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"stdin:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"stdin must hold a JSON object of input names to values, got "
+                         f"{type(value).__name__}")
+    return value
+
+
+def run(
+    ctx: typer.Context,
+    target: Target,
+    inputs: Annotated[list[str] | None, typer.Option(
+        "--input", "-i", metavar="NAME=VALUE",
+        help="An input (repeat for each). Without any, a JSON object is read from stdin. "
+        "VALUE is coerced to the input's type; @FILE reads JSON from FILE.")] = None,
+    store: Annotated[str | None, typer.Option(
+        "--store", metavar="URL",
+        help="Record the run in this store (a path, sqlite:///..., postgresql://...). One "
+        "item is not recorded unless asked: `legato map` records by default.",
+        show_default=False)] = None,
+) -> None:
+    """Run the pipeline on one item and print its result as JSON."""
+    with reporting(ctx):
+        pipeline = load(target)
+        values = parse_inputs(inputs) if inputs else _stdin_inputs()
+        try:
+            result = pipeline.run(values, store=store)
+        except InputError as exc:
+            if values:
+                raise
+            raise InputError(f"{exc}; give inputs as --input NAME=VALUE or as a JSON object on "
+                             "stdin") from exc
+        sys.stdout.write(dumps(result, indent=2) + "\n")
+        sys.stdout.flush()
+
+
+# -- map and resume ----------------------------------------------------------------------------
+
+Output = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Where to write one JSON line per item (default: stdout).")]
+Events = Annotated[Path | None, typer.Option(
+    "--events", help="Write node executions as JSON lines to this file.")]
+Progress = Annotated[bool | None, typer.Option(
+    "--progress/--no-progress", help="A progress bar on stderr (default: on a terminal).",
+    show_default=False)]
+
+
+def map_(
+    ctx: typer.Context,
+    target: Target,
+    data: Annotated[str, typer.Argument(
+        metavar="DATA.jsonl", help="One JSON object of inputs per line; - reads stdin.")],
+    output: Output = None,
+    window: Annotated[int, typer.Option(min=1, help="At most this many items in flight.")] = 256,
+    on_error: Annotated[OnError, typer.Option(
+        "--on-error", help="A failed item: written with its error (collect), left out (skip), "
+        "or stops the run (raise).")] = OnError.collect,
+    events: Events = None,
+    progress: Progress = None,
+    store: StoreUrl = None,
+    no_store: Annotated[bool, typer.Option(
+        "--no-store", help="Do not record the run (it cannot be resumed).")] = False,
+) -> None:
+    """Run the pipeline on every line of a JSON-lines file; write one result line per item.
+
+    Each output line is {"index": i, "output": ...} or {"index": i, "error": ..., "node": ...,
+    "line": n}, in input order, written as soon as it is known. With --on-error collect (the
+    default) the exit code is 1 when any item failed. The run is recorded in the store and its
+    id printed on stderr: legato show RUN inspects it, legato resume RUN continues it.
+    """
+    with reporting(ctx) as report:
+        if store is not None and no_store:
+            raise UsageError("--store and --no-store contradict each other; give one")
+        pipeline = load(target)
+        info = None if no_store else {
+            "target": _absolute(target),
+            "inputs": {"source": data if data == "-" else str(Path(data).resolve()),
+                       "given": data},
+            "options": {"window": window, "on_error": on_error.value,
+                        "output": None if output is None else str(output.resolve())}}
+        job = Job(data=data, name=data, output=output, window=window, on_error=on_error,
+                  events=events, progress=progress, store=False if no_store else (store or True),
+                  info=info)
+        _map(pipeline, job, report)
+
+
+def resume(
+    ctx: typer.Context,
+    run_id: RunId,
+    data: Annotated[str | None, typer.Argument(
+        metavar="DATA.jsonl", help="The run's items, when not from its recorded data file "
+        "(a run that read stdin); - reads stdin.", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write the results (default: where the run wrote "
+        "them).", show_default=False)] = None,
+    events: Events = None,
+    progress: Progress = None,
+    store: StoreUrl = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Resume a run that looks alive: its process is on another host, or "
+        "was reused.")] = False,
+) -> None:
+    """Continue a run that stopped: killed, cancelled, or with failed items.
+
+    Only what has no recorded result is computed (failed items are tried again); the output
+    file is written again in full, each item once. The pipeline, data file and options (window,
+    on-error, output) are the ones recorded when legato map started the run.
+    """
+    with reporting(ctx) as report:
+        from legato.store import Store
+
+        with Store.open(store) as opened:
+            run = opened.run(run_id)
+            recorded = sum(1 for item in opened.items(run.id) if item.status == "ok")
+        if state(run) == "running" and not force:
+            raise LegatoError(f"run {run.id} is still running (pid {run.pid} on {run.host}); "
+                              "stop it first, or give --force if that process is gone")
+        if run.target is None:
+            raise LegatoError(f"run {run.id} was not started by legato map (no target recorded);"
+                              f" resume it from Python: pipeline.map(items, resume='{run.id}')")
+        source = data or run.inputs.get("source")
+        if source is None or (source == "-" and data is None):
+            raise UsageError(f"run {run.id} read its items from stdin; give them again: "
+                             f"legato resume {run.id} - < items.jsonl")
+        given = run.inputs.get("given")
+        name = given if data is None and given and _same(given, source) else data or source
+        options = run.options
+        written = output or (Path(options["output"]) if options.get("output") else None)
+        pipeline = load(run.target)
+        stderr.print(f"resuming run {run.id} of {run.pipeline}: {recorded} item"
+                     f"{'s' if recorded != 1 else ''} recorded", style="dim")
+        job = Job(data=source, name=name, output=written,
+                  window=int(options.get("window", 256)),
+                  on_error=OnError(options.get("on_error", OnError.collect.value)),
+                  events=events, progress=progress, store=store or True, resume=run.id)
+        _map(pipeline, job, report)
+
+
+def _absolute(target: str) -> str:
+    """``target`` with its file made absolute (so ``resume`` finds it from anywhere); a dotted
+    module name stays as it is."""
+    where, name = split_spec(target)
+    if not (where.endswith(".py") or os.path.exists(where)):
+        return target
+    path = str(Path(where).resolve())
+    return path if name is None else f"{path}:{name}"
+
+
+def _same(given: str, source: str) -> bool:
+    """Whether the data path ``given`` to map names ``source`` from here, too."""
+    return given != "-" and source != "-" and Path(given).resolve() == Path(source)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """One ``map`` over a data file, as ``legato map`` and ``legato resume`` run it.
+
+    ``data``: the file (``-``: stdin), called ``name`` in messages; ``output``: where results
+    go (None: stdout); ``store``: a URL, True for the default store, False for none; ``info``:
+    what a new run records for ``resume``; ``resume``: the id of the run to continue.
+    """
+
+    data: str
+    name: str
+    output: Path | None
+    window: int
+    on_error: OnError
+    events: Path | None
+    progress: bool | None
+    store: str | bool
+    info: Mapping[str, Any] | None = None
+    resume: str | None = None
+
+
+def _map(pipeline: Pipeline, job: Job, report: Report) -> None:
+    """Run ``job``: results written in input order as they come, the summary on stderr."""
+    with ExitStack() as stack:
+        if job.data != "-" and not Path(job.data).is_file():
+            raise UsageError(f"no such data file: {job.data}")
+        engine = default_engine()
+        pipeline.check(engine=engine)
+        show = stderr.is_terminal if job.progress is None else job.progress
+        if job.data == "-":
+            lines = DataLines(sys.stdin.buffer, "stdin")
+        else:
+            source = stack.enter_context(open(job.data, "rb"))
+            lines = DataFile(source, job.name, Path(job.data)) if show else DataLines(
+                source, job.name)
+        out = sys.stdout if job.output is None else stack.enter_context(
+            open(job.output, "w", encoding="utf-8"))
+        run_id = job.resume or uuid.uuid4().hex[:12]
+        if job.events is not None:
+            from legato.observe.events_file import EventsFile
+
+            stream = stack.enter_context(open(job.events, "w", encoding="utf-8", buffering=1))
+            stack.callback(engine.bus.subscribe(EventsFile(stream, run=run_id)))
+        results = pipeline.map(lines, window=job.window, on_error="collect", progress=show,
+                               engine=engine, store=job.store, resume=job.resume,
+                               run_id=None if job.resume else run_id, run_info=job.info)
+        stack.callback(_close, results)  # on any exit: cancels what is still in flight
+        if job.store is not False:
+            report.resume = run_id
+            if job.resume is None:
+                stderr.print(f"run {run_id}", style="dim")
+        done, failed = write_results(results, lines, out, job.on_error)
+        report.resume = None  # finished: nothing to resume
+        stderr.print(f"{done} done, {failed} failed")
+        if failed and job.on_error is OnError.collect:
+            raise typer.Exit(1)
+
+
+def _close(results: Iterator[Any]) -> None:
+    close = getattr(results, "close", None)
+    if close is not None:
+        close()
