@@ -3,6 +3,7 @@
     python benchmarks/run.py              # the full suite (a few minutes)
     python benchmarks/run.py --quick      # smaller sizes, a smoke run
     python benchmarks/run.py --only b3,stg-sim --no-peers
+    python benchmarks/run.py --only B7             # legato's Ray backend against Ray
 
 Prints a Markdown table, writes ``benchmarks/results/latest.json`` and, with ``--readme``, puts
 the table in ``benchmarks/README.md``. Budgets come from DESIGN.md ("Performance budgets").
@@ -27,7 +28,7 @@ import peers  # noqa: E402
 import report  # noqa: E402
 from measure import cpu_busy  # noqa: E402
 from suite import Family, Row, Sample, join  # noqa: E402
-from workloads import batching, memory, overhead, packing, process  # noqa: E402
+from workloads import batching, memory, on_ray, overhead, packing, process  # noqa: E402
 
 FAMILIES: dict[str, Callable[..., Family]] = {
     "process": process.family,  # B6 first: a quiet machine for the start-up times
@@ -37,6 +38,7 @@ FAMILIES: dict[str, Callable[..., Family]] = {
     "b3": packing.b3,
     "stg-sim": packing.stg_simulated,
     "stg": packing.stg_real,
+    "b7": on_ray.family,  # B7: legato's Ray backend against hand-written Ray
 }
 
 
@@ -49,7 +51,8 @@ def main() -> None:
                         help="write the table into benchmarks/README.md")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args()
-    chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(FAMILIES)
+    chosen = [name.strip().lower() for name in args.only.split(",") if name.strip()]
+    chosen = chosen or list(FAMILIES)
     unknown = [name for name in chosen if name not in FAMILIES]
     if unknown:
         parser.error(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
@@ -60,7 +63,8 @@ def main() -> None:
     notes: list[str] = []
     for family in families:
         if args.no_peers:
-            family.systems = {k: v for k, v in family.systems.items() if k not in report.PEERS}
+            family.systems = {} if family.on_ray else {
+                k: v for k, v in family.systems.items() if k not in report.PEERS}
         notes += [n for n in family.notes if n not in notes]
     if args.no_peers:
         notes.append("dask, ray: skipped (--no-peers)")
@@ -68,9 +72,10 @@ def main() -> None:
     samples: list[dict[str, Sample]] = [{} for _ in families]
     for family, found in zip(families, samples, strict=True):
         for system, measure in family.systems.items():
-            if system != "ray":
+            if system != "ray" and not family.on_ray:
                 _measure(family, system, measure, found, notes, start)
-    if any("ray" in family.systems for family in families):
+    if any("ray" in family.systems or (family.on_ray and family.systems)
+           for family in families):
         _log(start, "starting Ray's local cluster")
         ray_start = time.perf_counter()
         peers.start_ray()
@@ -78,8 +83,9 @@ def main() -> None:
                      " s (not counted in any figure)")
         try:
             for family, found in zip(families, samples, strict=True):
-                if "ray" in family.systems:
-                    _measure(family, "ray", family.systems["ray"], found, notes, start)
+                for system, measure in family.systems.items():
+                    if system == "ray" or family.on_ray:
+                        _measure(family, system, measure, found, notes, start)
         finally:
             peers.stop_ray()
 

@@ -41,12 +41,14 @@ Measure = Callable[[], Sample]
 
 @dataclass
 class Family:
-    """A workload family: its rows and a measure per system (``legato`` among them)."""
+    """A workload family: its rows and a measure per system (``legato`` among them).
+    ``on_ray``: every system runs on the suite's Ray cluster (measured once it is up)."""
 
     name: str
     rows: list[RowSpec]
     systems: dict[str, Measure]
     notes: list[str] = field(default_factory=list)
+    on_ray: bool = False
 
 
 @dataclass

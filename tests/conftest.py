@@ -1,5 +1,11 @@
 """Shared fixtures: engines (real time, or a test-driven clock), event recorders, and
-``where`` for the file:line that error messages must name. Helpers live in ``harness.py``."""
+``where`` for the file:line that error messages must name. Helpers live in ``harness.py``.
+
+Backend contract: a test marked ``contract`` runs once per backend, its ``engine`` over the
+local backend and over the Ray backend (marked ``ray``; one local Ray instance of 2 CPUs is
+started for the whole session, on first use, and skipped when Ray is not installed). Other
+tests get the local backend.
+"""
 
 from __future__ import annotations
 
@@ -27,10 +33,58 @@ def where(request: pytest.FixtureRequest) -> Callable[[str], str]:
     return find
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _store_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Runs that record into the default store (``legato map``, caching) write to a directory of
+    the test session's own, never to ``.legato/`` in the checkout or a store named by the
+    environment. Session-wide, so module fixtures that run ``legato`` see it too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEGATO_HOME", str(tmp_path_factory.mktemp("legato-home")))
+        patch.delenv("LEGATO_STORE", raising=False)
+        patch.delenv("LEGATO_BLOBS", raising=False)
+        yield
+
+
+BACKENDS = ("local", pytest.param("ray", marks=pytest.mark.ray))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if ("backend_kind" in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("contract") is not None):
+        metafunc.parametrize("backend_kind", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def engine() -> Iterator[lg.Engine]:
-    """A fresh engine over the local backend, with real time; closed after the test."""
-    with lg.Engine(LocalBackend()) as eng:
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    """Which backend the test's ``engine`` uses: ``local`` unless the test is a contract test
+    (then each in turn)."""
+    return str(getattr(request, "param", "local"))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """The session's local Ray instance (2 CPUs), started by a RayBackend that owns it."""
+    pytest.importorskip("ray")
+    from legato.backends.ray import RayBackend
+
+    backend = RayBackend(num_cpus=2)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def engine(backend_kind: str, request: pytest.FixtureRequest) -> Iterator[lg.Engine]:
+    """A fresh engine over the local backend (or, in a contract test, each backend in turn),
+    with real time; closed after the test."""
+    backend: Any
+    if backend_kind == "ray":
+        request.getfixturevalue("ray_cluster")
+        from legato.backends.ray import RayBackend
+
+        backend = RayBackend()  # joins the session's instance
+    else:
+        backend = LocalBackend()
+    with lg.Engine(backend) as eng:
         yield eng
 
 

@@ -27,6 +27,9 @@ from legato.engine.events import (
 
 Where = Callable[[str], str]
 
+# Tests marked ``contract`` run on every backend (see conftest): they share no state between
+# the test and its components, which on Ray run in other processes.
+
 
 def _failed(attempt: int, *, will_retry: bool | None = None) -> Callable[[Any], bool]:
     def match(event: Any) -> bool:
@@ -104,6 +107,7 @@ def test_retries_that_run_out_fail_with_the_last_attempt_number(
     assert [e.will_retry for e in clocked_events.failed()] == [True, False]
 
 
+@pytest.mark.contract
 def test_retry_only_on_the_exceptions_it_names(engine: lg.Engine, events: Events) -> None:
     @lg.component(retries=lg.Retry(attempts=5, on=(ConnectionError,)))
     def picky(x: int) -> int:
@@ -272,6 +276,7 @@ def test_batch_groups_the_elements_of_a_map_within_one_item(engine: lg.Engine) -
     assert batches == [list("abcde")]
 
 
+@pytest.mark.contract
 def test_a_batch_returning_the_wrong_number_of_results_fails_only_its_items(
     engine: lg.Engine,
 ) -> None:
@@ -297,6 +302,7 @@ def test_a_batch_returning_the_wrong_number_of_results_fails_only_its_items(
                 "with one result per input, in order") in str(failure.error)
 
 
+@pytest.mark.contract
 def test_a_batched_component_that_raises_fails_every_item_of_its_batch(
     engine: lg.Engine,
 ) -> None:
@@ -374,6 +380,7 @@ def test_a_batch_past_its_timeout_fails_each_of_its_items(
 # -- map: window, order, errors ------------------------------------------------------------
 
 
+@pytest.mark.contract
 def test_map_keeps_at_most_window_items_in_flight(engine: lg.Engine, events: Events) -> None:
     pulled: list[int] = []
 
@@ -411,6 +418,7 @@ def test_map_keeps_at_most_window_items_in_flight(engine: lg.Engine, events: Eve
     assert most == 3
 
 
+@pytest.mark.contract
 def test_map_of_a_lazy_source_reads_it_only_as_the_window_frees(engine: lg.Engine) -> None:
     pulled: list[int] = []
 
@@ -476,6 +484,7 @@ def evens(x: int) -> int:
     return explode_on_odd(x)  # node created here
 
 
+@pytest.mark.contract
 def test_on_error_raise_raises_the_first_failure_after_earlier_results(engine: lg.Engine) -> None:
     results = evens.map([0, 2, 3, 4], engine=engine)
     assert next(results) == 0
@@ -485,10 +494,12 @@ def test_on_error_raise_raises_the_first_failure_after_earlier_results(engine: l
     assert info.value.item == 2
 
 
+@pytest.mark.contract
 def test_on_error_skip_leaves_failed_items_out(engine: lg.Engine) -> None:
     assert list(evens.map(range(7), engine=engine, on_error="skip")) == [0, 200, 400, 600]
 
 
+@pytest.mark.contract
 def test_on_error_collect_yields_failures_in_place_and_loses_no_other_result(
     engine: lg.Engine,
 ) -> None:
@@ -505,6 +516,7 @@ def test_on_error_collect_yields_failures_in_place_and_loses_no_other_result(
             assert result == index * 100
 
 
+@pytest.mark.contract
 def test_unordered_collect_still_gives_every_item(engine: lg.Engine) -> None:
     results = list(evens.map(range(10), engine=engine, on_error="collect", ordered=False))
     failures = sorted(r.index for r in results if isinstance(r, lg.Failure))
@@ -531,6 +543,7 @@ def test_component_error_names_node_item_attempt_and_chains_the_cause(
     assert frames[-1] == "explode_on_odd"  # the component's own frame is kept
 
 
+@pytest.mark.contract
 def test_run_raises_component_error_for_item_zero(engine: lg.Engine) -> None:
     with pytest.raises(lg.ComponentError) as info:
         evens.run(x=1, engine=engine)
@@ -557,6 +570,7 @@ def test_a_failed_node_stops_its_item_only(engine: lg.Engine) -> None:
     assert sorted(ran) == [0, 200]  # nothing downstream of the failure ran
 
 
+@pytest.mark.contract
 def test_a_failure_inside_a_map_fails_the_whole_item_naming_the_element(
     engine: lg.Engine,
 ) -> None:
@@ -570,6 +584,7 @@ def test_a_failure_inside_a_map_fails_the_whole_item_naming_the_element(
     assert results[1].error.node == "map_explode_on_odd[1]/explode_on_odd"
 
 
+@pytest.mark.contract
 def test_mapping_over_a_value_that_is_not_a_list_at_run_time_fails_the_item(
     engine: lg.Engine,
 ) -> None:
@@ -591,6 +606,7 @@ class Pair(NamedTuple):
     b: int
 
 
+@pytest.mark.contract
 def test_a_return_value_lacking_the_declared_outputs_fails_clearly(engine: lg.Engine) -> None:
     @lg.component
     def liar(x: int) -> Pair:
@@ -609,6 +625,7 @@ def test_a_return_value_lacking_the_declared_outputs_fails_clearly(engine: lg.En
 # -- inputs ---------------------------------------------------------------------------------
 
 
+@pytest.mark.contract
 def test_wrong_input_gives_input_error_before_any_node_runs(engine: lg.Engine) -> None:
     ran: list[Any] = []
 
@@ -630,6 +647,7 @@ def test_wrong_input_gives_input_error_before_any_node_runs(engine: lg.Engine) -
     assert ran == []
 
 
+@pytest.mark.contract
 def test_a_bad_item_in_map_fails_alone(engine: lg.Engine) -> None:
     results = list(evens.map([{"x": 0}, {"x": "zero"}, {"x": 2}, "oops"], engine=engine,
                              on_error="collect"))
@@ -723,6 +741,7 @@ def test_events_describe_the_run(engine: lg.Engine, events: Events) -> None:
     assert [e.executor for e in events.of(NodeFinished)] == ["thread"]
 
 
+@pytest.mark.contract
 def test_run_stats_count_done_and_failed(engine: lg.Engine) -> None:
     run = engine.start(evens.graph, [{"x": i} for i in range(5)], on_error="skip")
     assert run.stats() == lg.RunStats(done=0, failed=0, running=0, queued=0)
@@ -738,5 +757,6 @@ def test_run_rejects_a_bad_window_and_error_policy(engine: lg.Engine) -> None:
         engine.start(evens.graph, [], on_error="ignore")  # type: ignore[arg-type]
 
 
+@pytest.mark.contract
 def test_map_over_no_items_yields_nothing(engine: lg.Engine) -> None:
     assert list(evens.map([], engine=engine)) == []

@@ -76,14 +76,17 @@ def as_dict(x: int):
 
 
 # -- run ------------------------------------------------------------------------------------
+# (tests marked ``contract`` run on every backend: see conftest)
 
 
+@pytest.mark.contract
 def test_run_takes_keywords_or_a_mapping(engine: lg.Engine) -> None:
     assert affine.run(x=2, engine=engine) == 7
     assert affine.run({"x": 2, "k": 10}, engine=engine) == 21
     assert affine.run({"x": 2}, k=5, engine=engine) == 11
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize(("pipeline", "expected"), [
     (as_namedtuple, MinMax(4, 6)),
     (as_dataclass, Span(4, 6)),
@@ -136,13 +139,14 @@ def test_an_input_named_like_a_run_option_is_passed_in_a_mapping(engine: lg.Engi
 def test_engine_and_backend_together_are_refused(engine: lg.Engine) -> None:
     with pytest.raises(lg.ConfigError, match="pass engine= or backend=, not both"):
         affine.run(x=1, engine=engine, backend="local")
-    with pytest.raises(lg.ConfigError, match="backend must be 'local' or a Backend object"):
+    with pytest.raises(lg.ConfigError, match="backend must be 'local', 'ray', 'ray:auto'"):
         affine.run(x=1, backend="ray-cluster")
 
 
 # -- arun -----------------------------------------------------------------------------------
 
 
+@pytest.mark.contract
 def test_arun_awaits_the_result(engine: lg.Engine) -> None:
     async def main() -> list[int]:
         return list(await asyncio.gather(*(affine.arun(x=i, engine=engine) for i in range(4))))
@@ -172,6 +176,7 @@ def test_arun_does_not_block_the_event_loop(engine: lg.Engine) -> None:
     assert asyncio.run(main()) == 9
 
 
+@pytest.mark.contract
 def test_arun_raises_component_errors(engine: lg.Engine) -> None:
     @lg.component
     def bad(x: int) -> int:
@@ -197,6 +202,7 @@ def test_arun_checks_the_graph_first(engine: lg.Engine) -> None:
 # -- map ------------------------------------------------------------------------------------
 
 
+@pytest.mark.contract
 def test_map_takes_bare_values_for_a_one_input_pipeline(engine: lg.Engine) -> None:
     @lg.pipeline
     def p(x: int) -> int:
@@ -206,6 +212,7 @@ def test_map_takes_bare_values_for_a_one_input_pipeline(engine: lg.Engine) -> No
     assert list(p.map([{"x": 7}], engine=engine)) == [8]
 
 
+@pytest.mark.contract
 def test_map_needs_mappings_for_a_pipeline_of_several_inputs(engine: lg.Engine) -> None:
     results = list(affine.map([{"x": 1}, 5], engine=engine, on_error="collect"))
     assert results[0] == 4
@@ -213,6 +220,7 @@ def test_map_needs_mappings_for_a_pipeline_of_several_inputs(engine: lg.Engine) 
     assert "inputs must be a mapping of input name to value, got int" in str(results[1].error)
 
 
+@pytest.mark.contract
 def test_map_with_progress_yields_the_same_results(
     engine: lg.Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -238,6 +246,7 @@ def test_map_is_lazy_until_iterated(engine: lg.Engine) -> None:
     assert list(results) == [1, 2, 3]
 
 
+@pytest.mark.contract
 def test_closing_the_results_of_a_map_stops_the_run(engine: lg.Engine, events) -> None:
     pulled: list[int] = []
 

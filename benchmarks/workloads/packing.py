@@ -62,13 +62,13 @@ _SLACK = 1e-9
 # A task graph as a legato pipeline
 
 
-def as_pipeline(graph: TaskGraph, *, scale: float) -> lg.Pipeline:
+def as_pipeline(graph: TaskGraph, *, scale: float, slot: float = 1.0) -> lg.Pipeline:
     """One node per task: component ``t<i>`` (its own, so per-node statistics stay apart) takes
     the task's ``cost`` and one input per predecessor, sleeps ``cost * scale`` seconds (less the
-    OS's sleep overshoot; no sleep when ``scale`` is 0) and returns its cost. The pipeline
-    returns every sink's value."""
+    OS's sleep overshoot; no sleep when ``scale`` is 0) and returns its cost. Each holds
+    ``slot`` of the resource ``slot``. The pipeline returns every sink's value."""
     slack = sleep_slack() if scale else 0.0
-    components = [_task(f"t{i}", len(preds), scale, slack)
+    components = [_task(f"t{i}", len(preds), scale, slack, slot)
                   for i, preds in enumerate(graph.preds)]
 
     def body() -> dict[str, Any]:
@@ -81,7 +81,7 @@ def as_pipeline(graph: TaskGraph, *, scale: float) -> lg.Pipeline:
     return lg.pipeline(name=graph.name)(body)
 
 
-def _task(name: str, arity: int, scale: float, slack: float) -> lg.Component:
+def _task(name: str, arity: int, scale: float, slack: float, slot: float = 1.0) -> lg.Component:
     def task(cost: float, **after: float) -> float:
         if scale:
             time.sleep(max(0.0, cost * scale - slack))
@@ -92,7 +92,7 @@ def _task(name: str, arity: int, scale: float, slack: float) -> lg.Component:
                for k in range(arity)]
     task.__signature__ = inspect.Signature(params, return_annotation=float)  # type: ignore[attr-defined]
     task.__annotations__ = {**{p.name: float for p in params}, "return": float}
-    return lg.component(name=name, cpus=0, resources={"slot": 1})(task)
+    return lg.component(name=name, cpus=0, resources={"slot": slot})(task)
 
 
 def _cost(call: Call) -> float:

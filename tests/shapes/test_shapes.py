@@ -11,6 +11,8 @@ import legato as lg
 from shapes.catalogue import SHAPES, WIDTH, Shape
 from shapes.order import verify
 
+pytestmark = pytest.mark.contract  # every backend runs the catalogue
+
 each_shape = pytest.mark.parametrize("shape", SHAPES, ids=[s.id for s in SHAPES])
 
 

@@ -25,9 +25,10 @@ from legato.cli.common import Report, RunId, StoreUrl, Target, UsageError, repor
 from legato.cli.jsonout import dumps
 from legato.cli.lines import DataFile, DataLines, OnError, write_results
 from legato.cli.records import state
+from legato.engine import Engine
 from legato.errors import InputError, LegatoError
 from legato.loader import load, split_spec
-from legato.pipeline import Pipeline, default_engine
+from legato.pipeline import Pipeline, default_engine, ray_engine
 
 
 def parse_inputs(given: list[str]) -> dict[str, Any]:
@@ -79,6 +80,26 @@ def _stdin_inputs() -> dict[str, Any]:
     return value
 
 
+BackendName = Annotated[str, typer.Option(
+    "--backend", metavar="NAME",
+    help="Where calls run: local (this machine) or ray (a Ray cluster, see --address).")]
+Address = Annotated[str | None, typer.Option(
+    "--address", metavar="ADDRESS",
+    help="With --backend ray, the cluster to join: auto, HOST:PORT or ray://HOST:PORT "
+    "(default: a local Ray instance, stopped when the command ends).", show_default=False)]
+
+
+def engine_for(backend: str, address: str | None) -> Engine:
+    """The engine ``--backend`` and ``--address`` name."""
+    if backend == "local":
+        if address is not None:
+            raise UsageError("--address names a Ray cluster; give --backend ray with it")
+        return default_engine()
+    if backend != "ray":
+        raise UsageError(f"--backend must be local or ray, got {backend!r}")
+    return ray_engine(address)
+
+
 def run(
     ctx: typer.Context,
     target: Target,
@@ -91,13 +112,16 @@ def run(
         help="Record the run in this store (a path, sqlite:///..., postgresql://...). One "
         "item is not recorded unless asked: `legato map` records by default.",
         show_default=False)] = None,
+    backend: BackendName = "local",
+    address: Address = None,
 ) -> None:
     """Run the pipeline on one item and print its result as JSON."""
     with reporting(ctx):
         pipeline = load(target)
         values = parse_inputs(inputs) if inputs else _stdin_inputs()
+        engine = engine_for(backend, address)
         try:
-            result = pipeline.run(values, store=store)
+            result = pipeline.run(values, store=store, engine=engine)
         except InputError as exc:
             if values:
                 raise
@@ -133,6 +157,8 @@ def map_(
     store: StoreUrl = None,
     no_store: Annotated[bool, typer.Option(
         "--no-store", help="Do not record the run (it cannot be resumed).")] = False,
+    backend: BackendName = "local",
+    address: Address = None,
 ) -> None:
     """Run the pipeline on every line of a JSON-lines file; write one result line per item.
 
@@ -150,10 +176,12 @@ def map_(
             "inputs": {"source": data if data == "-" else str(Path(data).resolve()),
                        "given": data},
             "options": {"window": window, "on_error": on_error.value,
-                        "output": None if output is None else str(output.resolve())}}
+                        "output": None if output is None else str(output.resolve()),
+                        **({} if backend == "local" else {"backend": backend,
+                                                          "address": address})}}
         job = Job(data=data, name=data, output=output, window=window, on_error=on_error,
                   events=events, progress=progress, store=False if no_store else (store or True),
-                  info=info)
+                  info=info, backend=backend, address=address)
         _map(pipeline, job, report)
 
 
@@ -205,7 +233,8 @@ def resume(
         job = Job(data=source, name=name, output=written,
                   window=int(options.get("window", 256)),
                   on_error=OnError(options.get("on_error", OnError.collect.value)),
-                  events=events, progress=progress, store=store or True, resume=run.id)
+                  events=events, progress=progress, store=store or True, resume=run.id,
+                  backend=str(options.get("backend", "local")), address=options.get("address"))
         _map(pipeline, job, report)
 
 
@@ -230,7 +259,8 @@ class Job:
 
     ``data``: the file (``-``: stdin), called ``name`` in messages; ``output``: where results
     go (None: stdout); ``store``: a URL, True for the default store, False for none; ``info``:
-    what a new run records for ``resume``; ``resume``: the id of the run to continue.
+    what a new run records for ``resume``; ``resume``: the id of the run to continue;
+    ``backend`` and ``address``: where calls run (see :func:`engine_for`).
     """
 
     data: str
@@ -243,6 +273,8 @@ class Job:
     store: str | bool
     info: Mapping[str, Any] | None = None
     resume: str | None = None
+    backend: str = "local"
+    address: str | None = None
 
 
 def _map(pipeline: Pipeline, job: Job, report: Report) -> None:
@@ -250,7 +282,7 @@ def _map(pipeline: Pipeline, job: Job, report: Report) -> None:
     with ExitStack() as stack:
         if job.data != "-" and not Path(job.data).is_file():
             raise UsageError(f"no such data file: {job.data}")
-        engine = default_engine()
+        engine = engine_for(job.backend, job.address)
         pipeline.check(engine=engine)
         show = stderr.is_terminal if job.progress is None else job.progress
         if job.data == "-":

@@ -36,9 +36,9 @@ from collections import deque
 from collections.abc import Generator, Hashable, Iterable, Mapping
 from typing import Any, Literal
 
-from legato.component import Component, Instance, join_outputs, split_outputs
+from legato.component import Component, Instance, join_outputs
 from legato.engine.allocator import FREE, Admitted, Allocator
-from legato.engine.backend import Backend, Call, Outcome
+from legato.engine.backend import Backend, Call, Outcome, split_returned, split_value, values_of
 from legato.engine.batching import Batcher
 from legato.engine.clock import Clock, MonotonicClock
 from legato.engine.events import (
@@ -103,6 +103,7 @@ class Run:
         self.id = run_id or uuid.uuid4().hex[:12]
         self.graph = graph
         self.backend = backend
+        self._values = values_of(backend)  # where call results live: looked into only here
         self.allocator = allocator
         self.bus = bus or EventBus()
         self.clock = clock or MonotonicClock()
@@ -313,7 +314,14 @@ class Run:
         outputs = {name: resolve(frame, src) for name, src in graph.outputs.items()}
         if frame.parent is None:
             item = frame.item
-            item.result = join_outputs(graph.output_annotation, outputs)
+            try:
+                fetched = self._values.fetch(outputs)
+            except Exception as exc:  # e.g. an object lost with the node that held it
+                error = RunError(f"could not fetch the outputs of item {item.index}: {exc}")
+                error.__cause__ = exc
+                self._fail_item(item, error)
+                return
+            item.result = join_outputs(graph.output_annotation, fetched)
             self._finish_item(item)
             return
         parent, node_id, index = frame.parent
@@ -327,7 +335,8 @@ class Run:
             task = fanout.task
             if task.node.kind == "map":
                 ports = [port.name for port in task.node.outputs]
-                gathered = {p: [r[p] for r in fanout.results if r is not None] for p in ports}
+                gathered = {p: self._values.gather([r[p] for r in fanout.results if r is not None])
+                            for p in ports}
                 self._node_done(task, gathered)
             else:
                 self._node_done(task, fanout.results[0] or {})
@@ -458,12 +467,10 @@ class Run:
     def _start_map(self, task: Task, kwargs: dict[str, Any]) -> None:
         body = task.node.body
         assert body is not None
-        elements = kwargs.pop("items")
         try:
-            elements = list(elements)
-        except TypeError:
-            self._task_failed(task, TypeError(
-                f"legato.map needs a list, got {type(elements).__name__}"), retry=False)
+            elements = self._values.elements(kwargs.pop("items"))
+        except Exception as exc:  # not a list (TypeError), or a value that could not be read
+            self._task_failed(task, exc, retry=False)
             return
         if not elements:
             self._node_done(task, {port.name: [] for port in task.node.outputs})
@@ -480,7 +487,12 @@ class Run:
 
     def _start_branch(self, task: Task, kwargs: dict[str, Any]) -> None:
         node = task.node
-        chosen, prefix = (node.body, "then.") if kwargs.get("condition") else (node.orelse, "else.")
+        try:
+            condition = self._values.fetch({"condition": kwargs.get("condition")})["condition"]
+        except Exception as exc:
+            self._task_failed(task, exc, retry=False)
+            return
+        chosen, prefix = (node.body, "then.") if condition else (node.orelse, "else.")
         if chosen is None:
             self._node_done(task, {port.name: None for port in node.outputs})
             return
@@ -561,20 +573,27 @@ class Run:
             self._batch_done(call, tasks, outcome)
         elif outcome.error is not None:
             self._task_failed(tasks, outcome.error, outcome=outcome)
+        elif outcome.outputs is not None:  # split where the call ran
+            self._call_done(tasks, outcome, outcome.outputs[0])
         else:
-            self._call_done(tasks, outcome, outcome.value)
+            component = tasks.node.component
+            assert component is not None
+            self._call_done(tasks, outcome, split_value(component, outcome.value))
 
-    def _call_done(self, task: Task, outcome: Outcome, value: Any) -> None:
-        node = task.node
-        component = node.component
-        assert component is not None
-        try:
-            outputs = split_outputs(component.output_annotation, value)
-        except (AttributeError, KeyError, TypeError) as exc:
-            self._task_failed(task, TypeError(
-                f"returned {type(value).__name__}, which lacks the declared outputs "
-                f"{', '.join(p.name for p in node.outputs)}: {exc}"), retry=False)
+    def _call_done(
+        self, task: Task, outcome: Outcome, outputs: dict[str, Any] | Exception
+    ) -> None:
+        """One item's call succeeded; ``outputs`` by port, or why its value did not fit them
+        (not retried: the same inputs would return the same)."""
+        if isinstance(outputs, Exception):
+            self._task_failed(task, outputs, outcome=outcome, retry=False)
             return
+        if task.cache_key is not None and outcome.outputs is not None:
+            try:  # outputs to be cached go to the store, so here (values held elsewhere)
+                outputs = dict(self._values.fetch(outputs))
+            except Exception as exc:
+                self._task_failed(task, exc, outcome=outcome)
+                return
         if self.bus.active:
             self.bus.publish(NodeFinished(self.id, task.frame.item.index, task.name, task.attempt,
                                           outcome.start, outcome.end, outcome.executor,
@@ -583,17 +602,11 @@ class Run:
 
     def _batch_done(self, call: Call, tasks: list[Task], outcome: Outcome) -> None:
         if outcome.error is None:
-            values = outcome.value
-            if not isinstance(values, list | tuple) or len(values) != len(tasks):
-                size = len(values) if isinstance(values, list | tuple) else type(values).__name__
-                error: BaseException = ValueError(
-                    f"batched component returned {size} results for a batch of {len(tasks)}; "
-                    "it must return a list with one result per input, in order")
-                for task in tasks:
-                    self._task_failed(task, error, outcome=outcome, retry=False)
-                return
-            for task, value in zip(tasks, values, strict=True):
-                self._call_done(task, outcome, value)
+            outputs = outcome.outputs
+            if outputs is None:
+                outputs = split_returned(call.component, outcome.value, len(tasks))
+            for task, item_outputs in zip(tasks, outputs, strict=True):
+                self._call_done(task, outcome, item_outputs)
             return
         for task in tasks:
             self._task_failed(task, outcome.error, outcome=outcome)
