@@ -16,7 +16,8 @@ class RunRecord:
     pipeline: str
     fingerprint: str  # the graph's: components' code and versions, and the wiring
     status: str  # "running" | "ok" | "failed" | "cancelled" (a "running" run whose process died
-    # stays "running" until it is resumed; ``alive`` tells)
+    # stays "running" until it is resumed: ``host`` and ``pid`` tell; the CLI shows it as
+    # "interrupted")
     started: float
     finished: float | None
     done: int
