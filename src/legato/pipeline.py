@@ -26,6 +26,7 @@ from legato.backends.local import LocalBackend
 from legato.check import problems as graph_problems
 from legato.component import TRACER, caller_location
 from legato.engine import Backend, Engine, Failure, OnError, Run
+from legato.engine.backend import values_of
 from legato.errors import ConfigError, GraphError, InputError, Problem, TracingError
 from legato.graph import Graph
 from legato.tracing import trace
@@ -201,7 +202,8 @@ class Pipeline:
             from legato.store.session import record
 
             recording = record(self.graph, chosen.bus, store=store, cache=cache, resume=resume,
-                               run_id=run_id, info=run_info)
+                               run_id=run_id, info=run_info,
+                               digest=values_of(chosen.backend).digest)
         if recording is not None:
             run_id = recording.run_id
         try:

@@ -163,6 +163,34 @@ def test_cached_components_are_reused_from_the_store(ray_engine: lg.Engine, tmp_
     assert len(events.finished()) == 2
 
 
+@lg.component(cache=True)
+def cached_weigh(h: Heavy) -> int:
+    return h.payload + 1
+
+
+@lg.pipeline
+def heavy_cached(x: int, driver: int) -> int:
+    return cached_weigh(make_heavy(x, driver))
+
+
+def test_a_cached_node_fed_by_the_cluster_is_keyed_there_and_hit(
+    ray_engine: lg.Engine, tmp_path: Path
+) -> None:
+    """The cached node's input lives in the cluster: its digest is computed there (the value
+    never reaches the driver), and the second run is a cache hit for that node."""
+    UNPICKLED_IN_DRIVER.clear()
+    events = Events()
+    ray_engine.bus.subscribe(events)
+    store, driver = str(tmp_path / "runs.db"), os.getpid()
+    assert heavy_cached.run(x=2, driver=driver, engine=ray_engine, store=store) == 21
+    assert heavy_cached.run(x=2, driver=driver, engine=ray_engine, store=store) == 21
+    assert [(e.node, e.source) for e in events.of(CacheHit)] == [("cached_weigh", "cache")]
+    assert [e.node for e in events.finished()].count("cached_weigh") == 1
+    assert heavy_cached.run(x=3, driver=driver, engine=ray_engine, store=store) == 31  # a miss
+    assert [e.node for e in events.finished()].count("cached_weigh") == 2
+    assert UNPICKLED_IN_DRIVER == []
+
+
 # -- tasks and actors ------------------------------------------------------------------------
 
 

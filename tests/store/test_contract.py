@@ -20,7 +20,7 @@ from harness import Events
 from legato.engine.events import CacheHit
 from legato.store import Store, schema
 from legato.store.database import normalise, revision, upgrade
-from legato.store.values import Unstorable
+from legato.values import Unstorable
 
 CALLS: list[tuple[str, Any]] = []
 _lock = threading.Lock()

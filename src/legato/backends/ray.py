@@ -61,6 +61,7 @@ from legato.engine.backend import IN_PROCESS, Call, Done, Outcome
 from legato.engine.instances import instance_key
 from legato.engine.resources import Gpu
 from legato.errors import RunError
+from legato.values import fingerprint
 
 _RAY_NAMES = {"CPU": "cpus", "GPU": "gpus", "memory": "memory"}
 _NOT_RESOURCES = ("object_store_memory",)
@@ -132,6 +133,7 @@ class RayBackend:
         self._elements = ray.remote(num_cpus=0, max_retries=0)(elements)
         self._gather = ray.remote(num_cpus=0, max_retries=0)(gather)
         self._shape = ray.remote(num_cpus=0, max_retries=0)(shape)
+        self._digest = ray.remote(num_cpus=0, max_retries=0)(fingerprint)
         self._closed = False
 
     # -- the Backend protocol -----------------------------------------------------------------
@@ -236,6 +238,17 @@ class RayBackend:
             return values
         args = [v.ref if isinstance(v, RemoteValue) else v for v in values]
         return RemoteValue(self._gather.remote(*args), len(values))
+
+    def digest(self, value: Any) -> str | None:
+        """A value's fingerprint, for a cache key: computed in the cluster for a value held
+        there (only the digest comes back), here for any other."""
+        if not isinstance(value, RemoteValue):
+            return fingerprint(value)
+        try:
+            found: str | None = self._get([self._digest.remote(value.ref)])[0]
+        except Exception:  # the value is lost, or cannot be read: no key, so no caching
+            return None
+        return found
 
     # -- inside -------------------------------------------------------------------------------
 

@@ -20,7 +20,8 @@ Values. The engine passes what one call returned to the next calls without looki
 except in four places: splitting a returned value into its output ports, listing the elements
 of a list for ``legato.map``, gathering a map's results into one list, and reading an item's
 outputs (and a branch's condition). A backend whose values stay where they were made (Ray's
-object store) implements :class:`Values` for the last three and fills ``Outcome.outputs`` (split
+object store) implements :class:`Values` for the last three (and for a value's digest, which
+cache keys are made of) and fills ``Outcome.outputs`` (split
 where the call ran, with :func:`split_returned`); for any other backend values are plain Python
 objects in this process (:data:`IN_PROCESS`).
 """
@@ -33,6 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from legato.component import Component, Instance, split_outputs
 from legato.engine.resources import Gpu
+from legato.values import fingerprint
 
 
 @dataclass(eq=False, slots=True)
@@ -139,6 +141,11 @@ class Values(Protocol):
         """One list value made of ``values`` (a map's results, in order)."""
         ...
 
+    def digest(self, value: Any) -> str | None:
+        """The value's :func:`legato.values.fingerprint`, computed where the value lives (a
+        cache key's part; the value itself does not travel). None: it has no stored form."""
+        ...
+
 
 class InProcess:
     """Values are plain Python objects in this process: looked into directly."""
@@ -154,6 +161,9 @@ class InProcess:
 
     def gather(self, values: list[Any]) -> Any:
         return values
+
+    def digest(self, value: Any) -> str | None:
+        return fingerprint(value)
 
 
 IN_PROCESS = InProcess()

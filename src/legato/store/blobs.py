@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from legato.errors import StoreError
-from legato.store.values import digest
+from legato.values import digest
 
 _KNOWN = 100_000  # digests remembered as written, to skip asking the disk again
 

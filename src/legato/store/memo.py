@@ -7,9 +7,11 @@ A :class:`StoreMemo` is the engine's :class:`~legato.engine.memo.Memo` over a st
   were recorded is not called again: both come back from the blob store.
 - **Cache.** For a component with ``cache=True`` (every component, with ``cache="all"``), the
   key is the component's fingerprint (code, ``version``, ``weights``, constructor arguments)
-  and the digest of each input's stored form. A key found in the cache table gives the outputs
-  (a hit, published as a ``CacheHit`` event); a miss returns the key, the call runs, and the
-  writer stores its outputs under it. Inputs with no stored form are not cached.
+  and the digest of each input's stored form (:func:`legato.values.fingerprint`, computed
+  by the backend where the input lives: a value held in a Ray cluster is hashed there). A key
+  found in the cache table gives the outputs (a hit, published as a ``CacheHit`` event); a miss
+  returns the key, the call runs, and the writer stores its outputs under it. Inputs with no
+  stored form are not cached.
 
 A recorded value that cannot be read back (its blob lost) is computed again, not fatal.
 """
@@ -17,23 +19,27 @@ A recorded value that cannot be read back (its blob lost) is computed again, not
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from legato.component import Component, Instance
 from legato.engine.memo import Reuse
 from legato.errors import StoreError
 from legato.store.store import Resumed, Store
-from legato.store.values import Unstorable, digest
+from legato.values import fingerprint
 
 
 class StoreMemo:
     """Cache and resume lookups for one run (see the module docstring)."""
 
     def __init__(self, store: Store, *, cache_all: bool = False, caching: bool = True,
-                 resumed: Resumed | None = None) -> None:
+                 resumed: Resumed | None = None,
+                 digest: Callable[[Any], str | None] = fingerprint) -> None:
         """``caching=False``: only resume (the run turned caching off); ``cache_all``: cache
-        every component, not only those declared ``cache=True``."""
+        every component, not only those declared ``cache=True``; ``digest``: an input's
+        fingerprint (the backend's, where values live elsewhere)."""
         self.store = store
+        self.digest = digest
         self.cache_all = cache_all
         self.caching = caching
         self.resumed = resumed
@@ -76,12 +82,11 @@ class StoreMemo:
         """The cache key of a call: fingerprint and input digests (None: an input has no
         stored form)."""
         parts = [target.fingerprint()]
-        encode = self.store.codec.encode
-        try:
-            for port in sorted(kwargs):
-                parts.append(f"{port}={digest(encode(kwargs[port]))}")
-        except Unstorable:
-            return None
+        for port in sorted(kwargs):
+            found = self.digest(kwargs[port])
+            if found is None:
+                return None
+            parts.append(f"{port}={found}")
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
     def _values(self, references: dict[str, str]) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +24,7 @@ from legato.store.memo import StoreMemo
 from legato.store.records import RunRecord
 from legato.store.store import Store
 from legato.store.writer import Recorder
+from legato.values import fingerprint
 
 StoreArg = Store | str | Path | bool | None
 CacheArg = bool | Literal["all"]
@@ -61,10 +62,12 @@ def record(
     resume: str | None = None,
     run_id: str | None = None,
     info: Mapping[str, Any] | None = None,
+    digest: Callable[[Any], str | None] = fingerprint,
 ) -> Recording | None:
     """Start recording a run of ``graph`` (None when the run needs no store); see the module
     docstring. ``store``: a Store, a URL or path, True for the default store, None for the
-    default store only if the run resumes or caches, False for none."""
+    default store only if the run resumes or caches, False for none. ``digest``: the
+    backend's fingerprint of a value (for cache keys)."""
     if cache not in (True, False, "all"):
         raise ConfigError(f"cache must be True, False or 'all', got {cache!r}")
     caching = cache == "all" or (cache is True and graph.caching())
@@ -95,7 +98,7 @@ def record(
         memo = None
         if resumed is not None or caching:
             memo = StoreMemo(opened, cache_all=cache == "all", caching=cache is not False,
-                             resumed=resumed)
+                             resumed=resumed, digest=digest)
         recorder = Recorder(opened, run_id,
                             cache_names=memo.cache_names if memo is not None else None)
         recorder.attach(bus)

@@ -23,7 +23,7 @@ from legato.store import schema
 from legato.store.blobs import Blobs
 from legato.store.database import connect, normalise, reading, writing
 from legato.store.records import CacheRecord, ItemRecord, NodeRecord, RunRecord
-from legato.store.values import Codec, Unstorable
+from legato.values import Codec, Unstorable
 
 INLINE = 256  # bytes: a value's stored form up to this size is kept in its row, not a blob
 

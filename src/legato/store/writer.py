@@ -38,7 +38,7 @@ from legato.errors import StoreError
 from legato.store import schema
 from legato.store.database import writing
 from legato.store.store import Store
-from legato.store.values import Unstorable
+from legato.values import Unstorable
 
 _HIGH_WATER = 200_000  # queued events past which the run waits for the writer
 

@@ -1,4 +1,5 @@
-"""How values become bytes in the blob store, and back: explicit formats, signed pickles.
+"""How values become bytes (for the run store and cache keys), and back: explicit formats,
+signed pickles.
 
 Each blob starts with one byte naming its format:
 
@@ -10,8 +11,13 @@ Each blob starts with one byte naming its format:
   signature before unpickling: a store never unpickles bytes it did not write.
 
 A blob's address is the BLAKE2b digest of its bytes, so the same value is stored once.
+:func:`fingerprint` is the digest of a value's form without the signature: it needs no key, so
+a backend can compute it where a value lives (a Ray worker), and cache keys are made of it.
 Values that cannot be stored at all (a lock, an open file, a Ray object reference) raise
 :class:`Unstorable`; the caller records the node without its value.
+
+This module sits low in the layers (it needs only ``errors``), so the engine, the backends and
+the store share one definition of a value's form.
 """
 
 from __future__ import annotations
@@ -39,37 +45,57 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+_packers = threading.local()  # a msgpack Packer is not safe to share between threads
+
+
+def _pack(value: Any) -> bytes:
+    try:
+        pack = _packers.pack
+    except AttributeError:
+        import msgpack
+
+        pack = _packers.pack = msgpack.Packer(default=_extension, strict_types=True).pack
+    data: bytes = pack(value)
+    return data
+
+
+def form(value: Any) -> tuple[bytes, bytes]:
+    """A value's format byte and payload: msgpack if it is plain, else a pickle. Raises
+    :class:`Unstorable` when it has neither."""
+    try:
+        return _MSGPACK, _pack(value)
+    except (TypeError, ValueError, OverflowError):
+        pass  # not plain: pickle it
+    if type(value).__module__.partition(".")[0] == "ray":
+        raise Unstorable(f"{type(value).__name__} is a Ray reference, not a value")
+    try:
+        return _PICKLE, pickle.dumps(value, protocol=5)
+    except Exception as exc:
+        raise Unstorable(f"{type(value).__name__} cannot be pickled: {exc}") from exc
+
+
+def fingerprint(value: Any) -> str | None:
+    """The digest of a value's form, unsigned (None: it has no form). Equal plain values have
+    equal fingerprints; a pickled value's is as stable as its pickle."""
+    try:
+        kind, payload = form(value)
+    except Unstorable:
+        return None
+    return digest(kind + payload)
+
+
 class Codec:
     """Encodes and decodes values; ``key`` signs and checks pickles (the store's own)."""
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self._packers = threading.local()  # a msgpack Packer is not safe to share
-
-    def _pack(self, value: Any) -> bytes:
-        try:
-            pack = self._packers.pack
-        except AttributeError:
-            import msgpack
-
-            pack = self._packers.pack = msgpack.Packer(default=_extension,
-                                                       strict_types=True).pack
-        data: bytes = pack(value)
-        return data
 
     def encode(self, value: Any) -> bytes:
         """The blob for ``value``; raises :class:`Unstorable` when it has none."""
-        try:
-            return _MSGPACK + self._pack(value)
-        except (TypeError, ValueError, OverflowError):
-            pass  # not plain: pickle it
-        if type(value).__module__.partition(".")[0] == "ray":
-            raise Unstorable(f"{type(value).__name__} is a Ray reference, not a value")
-        try:
-            payload = pickle.dumps(value, protocol=5)
-        except Exception as exc:
-            raise Unstorable(f"{type(value).__name__} cannot be pickled: {exc}") from exc
-        return _PICKLE + self._sign(payload) + payload
+        kind, payload = form(value)
+        if kind == _PICKLE:
+            return kind + self._sign(payload) + payload
+        return kind + payload
 
     def decode(self, data: bytes, *, name: str = "blob") -> Any:
         """The value of a blob written by :meth:`encode` (with this store's key)."""
