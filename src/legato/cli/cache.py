@@ -6,10 +6,9 @@ import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from legato.cli.common import Json, StoreUrl, opened, reporting, stderr, stdout
-from legato.cli.formats import moment, size
+from legato.cli.formats import moment, new_table, size
 
 if TYPE_CHECKING:
     from legato.store.records import CacheRecord
@@ -41,7 +40,7 @@ def ls(
             which = f" for {component}" if component else ""
             stderr.print(f"no cache entries{which}")
             return
-        table = Table(box=None, header_style="bold", pad_edge=False, show_footer=True)
+        table = new_table(show_footer=True)
         table.add_column("COMPONENT", no_wrap=True, footer=f"{len(entries)} entries")
         table.add_column("KEY", no_wrap=True)
         table.add_column("SIZE", justify="right", footer=size(sum(e.size for e in entries)))

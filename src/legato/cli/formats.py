@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "cancelled": "yellow", "running": "cyan",
                 "interrupted": "yellow", "retried": "yellow", "cached": "blue"}
@@ -46,3 +50,11 @@ def size(count: int) -> str:
 def styled(status: str) -> Text:
     """A status coloured by what it means (green ok, red failed, ...)."""
     return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def new_table(**options: Any) -> Table:
+    """A borderless table with bold headers, as every record command prints (rich.table is
+    imported here, when a command draws one, not when ``legato`` starts)."""
+    from rich.table import Table
+
+    return Table(box=None, header_style="bold", pad_edge=False, **options)

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from legato.cli.common import Json, RunId, StoreUrl, UsageError, opened, reporting, stderr, stdout
-from legato.cli.formats import moment, seconds, styled
+from legato.cli.formats import moment, new_table, seconds, styled
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from legato.store.records import ItemRecord, NodeRecord, RunRecord
 
 
@@ -80,7 +81,7 @@ def runs(
         if not found:
             stderr.print("no runs recorded yet; legato map records every run it makes")
             return
-        table = Table(box=None, header_style="bold", pad_edge=False)
+        table = new_table()
         for column in ("RUN", "PIPELINE", "STATUS"):
             table.add_column(column, no_wrap=True)
         table.add_column("DONE", justify="right")
@@ -197,7 +198,7 @@ def _header(console: Console, run: RunRecord) -> None:
 
 
 def _node_table(rows: list[NodeSummary]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
+    table = new_table()
     table.add_column("NODE", no_wrap=True)
     for column in ("CALLS", "OK", "FAILED", "RETRIED", "CACHED", "P50", "MAX", "ATTEMPTS"):
         table.add_column(column, justify="right", no_wrap=True)
@@ -307,7 +308,7 @@ def show(
 
 def _executions(nodes: list[NodeRecord], *, origin: float) -> Table:
     """One item's node executions, one row each, times since the run began."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
+    table = new_table()
     for column in ("NODE", "ATTEMPT", "STATUS", "START", "DURATION", "WORKER", "ERROR"):
         table.add_column(column, no_wrap=column != "ERROR",
                          justify="right" if column in ("ATTEMPT", "START", "DURATION") else "left")
