@@ -35,23 +35,53 @@ class ProcessRun:
     stdout: str
 
 
-def run_process(args: Sequence[str]) -> ProcessRun:
-    """Run a command to its end; raise with the end of its stderr if it fails.
+# Runs a Python command line (``-c CODE ...``, ``-m MODULE ...`` or ``PATH ...``) and, at exit,
+# writes the process's own peak RSS (VmHWM, KiB) to the file named by $BENCH_PEAK_FILE.
+_PEAK = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(kib)
+atexit.register(_peak)
+mode, target, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+if mode == "-c":
+    sys.argv = ["-c", *rest]
+    exec(compile(target, "<string>", "exec"), {"__name__": "__main__"})
+elif mode == "-m":
+    sys.argv = [target, *rest]
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    sys.argv = [target, *rest]
+    runpy.run_path(target, run_name="__main__")
+"""
 
-    Peak RSS comes from ``wait4`` on the child, so it is that process's own high-water mark.
+
+def run_process(args: Sequence[str]) -> ProcessRun:
+    """Run a Python command (``[python, ...]``) to its end; raise with the end of its stderr if
+    it fails.
+
+    The peak RSS is the process's own high-water mark, VmHWM, which the process reports as it
+    exits. Not ``wait4``'s ``ru_maxrss``: Linux carries the parent's peak into a child at
+    ``exec``, so every child of a large benchmark runner would read as large as the runner.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    python, *command = args
+    if command[0] not in ("-c", "-m"):
+        command = ["path", *command]
+    with (tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err,
+          tempfile.NamedTemporaryFile("r") as peak):
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen([python, "-c", _PEAK, *command], stdout=out, stderr=err,
+                                env={**os.environ, "BENCH_PEAK_FILE": peak.name})
+        proc.wait()
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}: "
                                f"{err.read().decode(errors='replace')[-800:]}")
-        return ProcessRun(seconds, usage.ru_maxrss / 1024, out.read().decode())  # KiB on Linux
+        return ProcessRun(seconds, int(peak.read() or 0) / 1024, out.read().decode())
 
 
 def process_median(args: Sequence[str], *, repeat: int) -> tuple[float, float]:

@@ -26,7 +26,6 @@ from suite import Family, RowSpec, Sample
 
 import legato as lg
 from legato.backends.local import LocalBackend
-from legato.store import Store
 
 WORKERS = 4  # threads for the thread pool and Dask's threaded scheduler
 
@@ -63,6 +62,8 @@ def family(*, quick: bool) -> Family:
     ]
 
     def legato() -> Sample:
+        from legato.store import Store  # here: the runner stays small for B6-mem's children
+
         def independent(component: lg.Component) -> lg.Pipeline:
             def body() -> Any:
                 last = None
