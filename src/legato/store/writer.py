@@ -31,6 +31,8 @@ from legato.engine.events import (
     ItemFinished,
     NodeFailed,
     NodeFinished,
+    NodeQueued,
+    NodeStarted,
     RunFinished,
     RunStarted,
 )
@@ -41,6 +43,8 @@ from legato.store.store import Store
 from legato.values import Unstorable
 
 _HIGH_WATER = 200_000  # queued events past which the run waits for the writer
+# a node's row is written when it ends, with its queued and start times: these add nothing
+_UNRECORDED = frozenset({NodeQueued, NodeStarted})
 
 
 class Recorder:
@@ -68,7 +72,8 @@ class Recorder:
         return self
 
     def __call__(self, event: Event) -> None:
-        if event.run != self.run_id or self.error is not None:
+        if (event.__class__ in _UNRECORDED or event.run != self.run_id
+                or self.error is not None):
             return
         events = self._events
         events.append(event)
