@@ -144,6 +144,32 @@ def test_unmeasured_nodes_are_estimated_at_the_average_of_measured_ones() -> Non
     assert estimates.get("p/x") == pytest.approx(2.6)
 
 
+def test_a_plan_is_ranked_again_only_when_an_estimate_moves_noticeably() -> None:
+    @lg.component
+    def step(x: int) -> int:
+        return x
+
+    @lg.pipeline
+    def two(x: int) -> int:
+        return step(step(x))
+
+    with lg.Engine(LocalBackend(gpus=[])) as engine:
+        allocator = engine.allocator
+        first = allocator.plan(two.graph)
+        assert allocator.plan(two.graph) is first  # nothing measured since: the same plan
+        allocator.estimates.add("two/step", 10e-6)
+        allocator.estimates.add("two/step", 100e-6)  # the average moves 27 µs: > 25 %, < 0.1 ms
+        noticed = allocator.plan(two.graph)
+        assert noticed is not first  # the first measurement re-ranked
+        assert allocator.plan(two.graph) is noticed  # the jitter did not
+        allocator.estimates.add("two/step", 0.5)  # a real change re-ranks, sharing structure
+        reranked = allocator.plan(two.graph)
+        assert reranked is not noticed
+        assert reranked.downstream is first.downstream
+        assert reranked.bindings is first.bindings
+        assert reranked.rank["step"] > noticed.rank["step"]
+
+
 # -- item age -----------------------------------------------------------------------------------
 
 

@@ -63,6 +63,9 @@ def _call_request(target: Component | Instance) -> Resources | None:
     return request if request.as_dict() else None
 
 
+_NOTICEABLE = 1e-4  # seconds: a change smaller than this never re-ranks (it orders nothing)
+
+
 class Estimates:
     """Per-node duration estimates: an exponential moving average of measured durations."""
 
@@ -87,7 +90,7 @@ class Estimates:
         new = seconds if old is None else old + self.weight * (seconds - old)
         self._values[key] = new
         self._total += new - (old or 0.0)
-        if old is None or abs(new - old) > 0.25 * old:
+        if old is None or abs(new - old) > max(0.25 * old, _NOTICEABLE):
             self.version += 1
 
 
@@ -108,7 +111,8 @@ class Allocator:
         cached = self._plans.get(id(graph))
         if cached is not None and cached[0] is graph and cached[1] == self.estimates.version:
             return cached[2]
-        plan = Plan(graph, self.estimates.get)
+        plan = Plan(graph, self.estimates.get,
+                    like=cached[2] if cached is not None and cached[0] is graph else None)
         self._plans[id(graph)] = (graph, self.estimates.version, plan)
         return plan
 

@@ -48,23 +48,45 @@ class Plan:
 
     __slots__ = ("bindings", "downstream", "graph", "keys", "rank", "roots", "upstream_count")
 
-    def __init__(self, graph: Graph, estimate: Callable[[str], float] | None = None) -> None:
-        """``estimate(key)`` gives a node's expected duration, by its key in ``keys``."""
+    keys: dict[str, str]
+    downstream: dict[str, list[str]]
+    upstream_count: dict[str, int]
+    roots: list[str]
+    bindings: dict[str, tuple[tuple[str, Ref | Const], ...]]
+
+    def __init__(self, graph: Graph, estimate: Callable[[str], float] | None = None,
+                 *, like: Plan | None = None) -> None:
+        """``estimate(key)`` gives a node's expected duration, by its key in ``keys``. ``like``:
+        an earlier plan of the same graph, whose structure (everything but the ranks) is
+        shared rather than worked out again."""
         self.graph = graph
-        self.keys = {node_id: f"{graph.name}/{node_id}" for node_id in graph.nodes}
-        cost = None if estimate is None else (lambda node_id: estimate(self.keys[node_id]))
-        self.downstream = graph.downstream()
-        self.upstream_count = {nid: len(node.upstream()) for nid, node in graph.nodes.items()}
-        self.roots = [nid for nid, count in self.upstream_count.items() if count == 0]
-        self.rank = ranks(graph, cost)
-        self.bindings = {nid: tuple(node.inputs.items()) for nid, node in graph.nodes.items()}
+        if like is not None and like.graph is graph:
+            self.keys, self.downstream = like.keys, like.downstream
+            self.upstream_count, self.roots = like.upstream_count, like.roots
+            self.bindings = like.bindings
+        else:
+            self.keys = {node_id: f"{graph.name}/{node_id}" for node_id in graph.nodes}
+            self.downstream = graph.downstream()
+            self.upstream_count = {nid: len(node.upstream())
+                                   for nid, node in graph.nodes.items()}
+            self.roots = [nid for nid, count in self.upstream_count.items() if count == 0]
+            self.bindings = {nid: tuple(node.inputs.items())
+                             for nid, node in graph.nodes.items()}
+        keys = self.keys
+        cost = None if estimate is None else (lambda node_id: estimate(keys[node_id]))
+        self.rank = ranks(graph, cost, self.downstream)
 
 
-def ranks(graph: Graph, cost: Callable[[str], float] | None = None) -> dict[str, float]:
+def ranks(
+    graph: Graph,
+    cost: Callable[[str], float] | None = None,
+    downstream: dict[str, list[str]] | None = None,
+) -> dict[str, float]:
     """Critical-path rank of each node: the estimated work on the longest path from it to the
     end of the graph, itself included. ``cost(node_id)`` estimates a node (default: 1 each, so
-    the rank counts nodes)."""
-    downstream = graph.downstream()
+    the rank counts nodes); ``downstream``: the graph's, if already worked out."""
+    if downstream is None:
+        downstream = graph.downstream()
     rank: dict[str, float] = {}
     for node_id in reversed(list(graph.nodes)):  # creation order is topological
         own = cost(node_id) if cost is not None else 1.0
