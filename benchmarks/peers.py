@@ -11,7 +11,9 @@ import importlib.util
 import logging
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 RAY_SLOTS = 16
 """The custom resource ``slot`` the Ray cluster declares; a task asking ``RAY_SLOTS / P`` of it
@@ -25,6 +27,17 @@ def installed(name: str) -> bool:
 def missing_note(name: str) -> str:
     return (f"{name} is not installed: its column is skipped "
             "(install the peers with pip install -e '.[bench]')")
+
+
+def add_peers(systems: dict[str, Any], peers: Iterable[tuple[str, Any]]) -> list[str]:
+    """Add each installed peer's measure to ``systems``; the notes for those not installed."""
+    notes = []
+    for name, measure in peers:
+        if installed(name):
+            systems[name] = measure
+        else:
+            notes.append(missing_note(name))
+    return notes
 
 
 def start_ray() -> None:

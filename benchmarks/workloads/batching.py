@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from measure import percentile, sleep_slack
-from peers import installed, missing_note
+from peers import add_peers
 from suite import Family, RowSpec, Sample
 
 import legato as lg
@@ -174,12 +174,7 @@ def family(*, quick: bool) -> Family:
         return Sample({"B4": unbatched / elapsed}, notes={"B4": "no batching, one actor"})
 
     systems = {"legato": legato, "hand_batcher": hand_batcher, "sequential": sequential}
-    notes = []
-    for name, measure in (("dask", dask), ("ray", ray)):
-        if installed(name):
-            systems[name] = measure
-        else:
-            notes.append(missing_note(name))
+    notes = add_peers(systems, (("dask", dask), ("ray", ray)))
     return Family("B4: cross-request batching", rows, systems, notes)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from measure import median_time
-from peers import installed, missing_note
+from peers import add_peers
 from suite import Family, RowSpec, Sample
 
 import legato as lg
@@ -178,10 +178,5 @@ def family(*, quick: bool) -> Family:
         return Sample({"B1": b1, "B1-map": b1, "B1-thread": b1, "B2": b2})
 
     systems = {"legato": legato, "sequential": sequential, "threadpool": threadpool}
-    notes = []
-    for name, measure in (("dask", dask), ("ray", ray)):
-        if installed(name):
-            systems[name] = measure
-        else:
-            notes.append(missing_note(name))
+    notes = add_peers(systems, (("dask", dask), ("ray", ray)))
     return Family("B1, B2: overhead per node", rows, systems, notes)

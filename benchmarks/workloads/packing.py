@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from measure import sleep_slack
-from peers import RAY_SLOTS, installed, missing_note
+from peers import RAY_SLOTS, add_peers
 from suite import Family, RowSpec, Sample
 
 import legato as lg
@@ -200,15 +200,6 @@ def run_ray(graph: TaskGraph, slots: int, *, scale: float) -> float:
 # Families
 
 
-def _peers(systems: dict[str, Callable[[], Sample]], notes: list[str],
-           dask: Callable[[], Sample], ray: Callable[[], Sample]) -> None:
-    for name, measure in (("dask", dask), ("ray", ray)):
-        if installed(name):
-            systems[name] = measure
-        else:
-            notes.append(missing_note(name))
-
-
 def _invalid(values: dict[str, float]) -> set[str]:
     return {row for row, score in values.items() if score < 1 - 1e-6}
 
@@ -261,8 +252,7 @@ def b3(*, quick: bool) -> Family:
 
     systems: dict[str, Callable[[], Sample]] = {
         "legato": legato, "hlf_list": lists, "fifo_list": fifo, "threadpool": threadpool}
-    notes: list[str] = []
-    _peers(systems, notes, dask, ray)
+    notes = add_peers(systems, (("dask", dask), ("ray", ray)))
     return Family("B3: layered DAG on 4 slots", rows, systems, notes)
 
 
@@ -377,6 +367,5 @@ def stg_real(*, quick: bool) -> Family:
         return Sample(scores_of(lambda g, p: run_ray(g, p, scale=MS)))
 
     systems: dict[str, Callable[[], Sample]] = {"legato": legato, "threadpool": threadpool}
-    notes: list[str] = []
-    _peers(systems, notes, dask, ray)
+    notes = add_peers(systems, (("dask", dask), ("ray", ray)))
     return Family("STG, real time", rows, systems, notes)

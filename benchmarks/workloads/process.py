@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from measure import process_median
-from peers import installed, missing_note
+from peers import add_peers
 from suite import Family, RowSpec, Sample
 
 PIPELINE = Path(__file__).with_name("three_nodes.py")
@@ -61,11 +61,6 @@ def family(*, quick: bool) -> Family:
         return Sample({"B6": seconds * 1000, "B6-mem": mib, "B6-cli": cli * 1000})
 
     systems = {"legato": legato, "sequential": lambda: sample(PLAIN, repeat)}
-    notes = []
-    peers = (("dask", lambda: sample(DASK, repeat)), ("ray", lambda: sample(RAY, 2)))
-    for name, measure in peers:
-        if installed(name):
-            systems[name] = measure
-        else:
-            notes.append(missing_note(name))
+    notes = add_peers(systems, (("dask", lambda: sample(DASK, repeat)),
+                                ("ray", lambda: sample(RAY, 2))))
     return Family("B6: whole process", rows, systems, notes)

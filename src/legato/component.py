@@ -299,6 +299,7 @@ class Instance:
         self.args = args
         self.kwargs = kwargs
         self._object: Any = None
+        self._key: str | None = None
 
     @property
     def name(self) -> str:
@@ -314,12 +315,18 @@ class Instance:
         return f"{self.component.fingerprint()}:{self.key().rsplit(':', 1)[1]}"
 
     def key(self) -> str:
-        """Identifies instances that can share warm objects: same class, same arguments."""
-        try:
-            args = repr((self.args, sorted(self.kwargs.items())))
-        except Exception:
-            args = str(id(self))
-        return f"{self.component.qualname}:{hashlib.sha256(args.encode()).hexdigest()[:12]}"
+        """Identifies instances that can share warm objects: same class, same arguments.
+        Worked out once (the arguments are fixed when the pipeline is traced): the engine asks
+        on every call."""
+        found = self._key
+        if found is None:
+            try:
+                args = repr((self.args, sorted(self.kwargs.items())))
+            except Exception:
+                args = str(id(self))
+            digest = hashlib.sha256(args.encode()).hexdigest()[:12]
+            found = self._key = f"{self.component.qualname}:{digest}"
+        return found
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         tracer = TRACER.get()

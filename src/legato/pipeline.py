@@ -198,7 +198,9 @@ class Pipeline:
         if resources:
             chosen.declare(resources)
         recording = None
-        if store is not None or resume is not None or cache is not True or self._caches():
+        # the store (and SQLAlchemy) is imported only when the run may need it
+        if store is not None or resume is not None or cache not in (True, False) or (
+                cache is True and self._caches()):
             from legato.store.session import record
 
             recording = record(self.graph, chosen.bus, store=store, cache=cache, resume=resume,
