@@ -6,11 +6,22 @@ Write each model or process as a typed :func:`component`, wire components into a
 """
 
 from legato.component import Component, Instance, Port, component
-from legato.engine import Engine, Failure, ManualClock, MonotonicClock, RunStats
+from legato.engine import (
+    Dropped,
+    Engine,
+    Failure,
+    ItemHandle,
+    ManualClock,
+    MonotonicClock,
+    Run,
+    RunStats,
+)
 from legato.errors import (
+    BuildError,
     ComponentError,
     ComponentTimeout,
     ConfigError,
+    DeadlineExceeded,
     GraphError,
     InputError,
     LegatoError,
@@ -21,7 +32,7 @@ from legato.errors import (
     TracingError,
 )
 from legato.graph import Graph, Node, Ref
-from legato.options import Batch, RateLimit, Resources, Retry
+from legato.options import Batch, Block, Fifo, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
 from legato.tracing import branch, map
 from legato.usage import report_usage
@@ -30,16 +41,22 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch",
+    "Block",
+    "BuildError",
     "Component",
     "ComponentError",
     "ComponentTimeout",
     "ConfigError",
+    "DeadlineExceeded",
+    "Dropped",
     "Engine",
     "Failure",
+    "Fifo",
     "Graph",
     "GraphError",
     "InputError",
     "Instance",
+    "ItemHandle",
     "LegatoError",
     "ManualClock",
     "MonotonicClock",
@@ -51,6 +68,7 @@ __all__ = [
     "Ref",
     "Resources",
     "Retry",
+    "Run",
     "RunCancelled",
     "RunError",
     "RunStats",

@@ -8,9 +8,11 @@
     ├── ConfigError             an option has a bad value (raised where it is declared)
     ├── InputError              a run was given inputs that do not fit the pipeline's input ports
     ├── ComponentError          a component raised or timed out: node, item, attempt; cause chained
-    │   └── ComponentTimeout    the call ran past the component's ``timeout``
+    │   ├── ComponentTimeout    the call ran past the component's ``timeout``
+    │   └── BuildError          a class component's constructor raised: its items fail fast
     ├── RunError                the run itself could not go on (cancelled, a worker vanished)
-    │   └── RunCancelled        the run was cancelled (Ctrl-C, ``close()``, a cancelled task)
+    │   ├── RunCancelled        the run or one item was cancelled (Ctrl-C, ``close()``, a task)
+    │   └── DeadlineExceeded    an item's deadline passed before it finished
     ├── StoreError              the run store cannot be opened, read or written
     └── LoadError               a pipeline file or module failed while it was imported
         └── SpecError           a ``FILE:PIPELINE`` spec names nothing that can be loaded
@@ -152,6 +154,33 @@ class ComponentTimeout(ComponentError):
     process killed) and the retry policy applies."""
 
 
+class BuildError(ComponentError):
+    """A class component's constructor (``__init__``: loading a model) raised.
+
+    Raised where the object is built (in the worker) and reported for the call that needed it.
+    Once a constructor has failed (after its retries), every item that needs that component
+    fails at once with this error, chained to the original, instead of building it again
+    per item; the other branches of the graph go on. What to do: fix the constructor (a
+    missing file, a wrong argument), then ``legato resume RUN --retry-failed``.
+    """
+
+    def __init__(self, message: str, *, component: str = "", node: str = "",
+                 item: int = 0, attempt: int = 1, location: str | None = None) -> None:
+        self.component = component
+        super().__init__(message, node=node or component, item=item, attempt=attempt,
+                         location=location)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_build_error, (self.detail, self.component, self.node, self.item,
+                                       self.attempt, self.location))
+
+
+def _rebuild_build_error(message: str, component: str, node: str, item: int, attempt: int,
+                         location: str | None) -> BuildError:
+    return BuildError(message, component=component, node=node, item=item, attempt=attempt,
+                      location=location)
+
+
 class RunError(LegatoError):
     """The run could not go on for a reason that is not one component's failure."""
 
@@ -161,6 +190,24 @@ class RunCancelled(RunError):
 
     Everything in flight was stopped; results already returned stay valid.
     """
+
+
+class DeadlineExceeded(RunError):
+    """An item's deadline (``deadline=`` seconds from its submission) passed before it finished.
+
+    Raised for that item only: its waiting calls never start, its running calls are cancelled
+    where the executor can (a process is killed, an async task cancelled; a thread cannot be
+    stopped: it runs on and holds its slot until it ends). Other items are untouched. What to
+    do: give the item more time, or make the pipeline faster (batching, more instances).
+    """
+
+    def __init__(self, message: str, *, item: int = 0, deadline: float = 0.0) -> None:
+        self.item = item
+        self.deadline = deadline
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (DeadlineExceeded, (self.args[0],), {"item": self.item, "deadline": self.deadline})
 
 
 class StoreError(LegatoError):
@@ -192,9 +239,11 @@ class SpecError(LoadError):
 
 
 __all__ = [
+    "BuildError",
     "ComponentError",
     "ComponentTimeout",
     "ConfigError",
+    "DeadlineExceeded",
     "GraphError",
     "InputError",
     "LegatoError",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class RunStarted:
     run: str
     pipeline: str
@@ -29,7 +29,7 @@ class RunStarted:
     wall: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class NodeQueued:
     """A node's inputs are all there: it waits for its turn (admission, a batch, a retry)."""
 
@@ -40,7 +40,7 @@ class NodeQueued:
     time: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class NodeStarted:
     """A call began executing (on its worker)."""
 
@@ -51,7 +51,7 @@ class NodeStarted:
     time: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class NodeFinished:
     run: str
     item: int
@@ -66,7 +66,7 @@ class NodeFinished:
     cache_key: str | None = None  # set when the outputs are to be cached under this key
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class NodeFailed:
     run: str
     item: int
@@ -82,7 +82,7 @@ class NodeFailed:
     executor: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class CacheHit:
     """A node's outputs were reused instead of computed: from the cache (same component
     fingerprint, same inputs) or, when a run resumes, from that run's own record."""
@@ -95,7 +95,7 @@ class CacheHit:
     time: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ItemFinished:
     run: str
     item: int
@@ -106,7 +106,7 @@ class ItemFinished:
     reused: bool = False  # a resumed run's item whose result was recorded before
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class RunFinished:
     run: str
     status: str  # "ok" | "failed" | "cancelled"
@@ -115,8 +115,65 @@ class RunFinished:
     failed: int
 
 
+@dataclass(slots=True, kw_only=True)
+class BatchFormed:
+    """Calls to a batched component were sent together: how many, and why now (``"full"``: it
+    reached max_size; ``"wait"``: its oldest call waited max_wait; ``"deadline"``: waiting
+    longer would miss the oldest call's deadline; ``"room"``: it waited for an instance)."""
+
+    component: str
+    size: int
+    reason: str
+    time: float
+    runs: int = 1  # how many runs' calls it holds
+
+
+@dataclass(slots=True, kw_only=True)
+class InstanceBuilt:
+    """A class component's slot took its first call: its object is built where it runs."""
+
+    component: str
+    slot: int
+    time: float
+
+
+@dataclass(slots=True, kw_only=True)
+class InstanceEvicted:
+    """A warm instance was dropped (to make room, or given up after its call was abandoned)."""
+
+    component: str
+    slot: int
+    time: float
+    reason: str = "room"
+
+
+@dataclass(slots=True, kw_only=True)
+class ItemDropped:
+    """An item ended without a result, by policy, not failure: ``reason`` is ``"replaced"``
+    (queue="latest"), ``"queue_full"`` (Fifo(n)), ``"max_age"`` or ``"cancelled"``."""
+
+    run: str
+    item: int
+    node: str
+    reason: str
+    time: float
+
+
+@dataclass(slots=True, kw_only=True)
+class AdmissionWaited:
+    """A call could not start at once: ``on`` says what it waits for (``"slot"``: a warm
+    instance; ``"resource:cpus"``...; ``"rate_limit"``)."""
+
+    run: str
+    item: int
+    node: str
+    on: str
+    time: float
+
+
 Event = (RunStarted | NodeQueued | NodeStarted | NodeFinished | NodeFailed | CacheHit
-         | ItemFinished | RunFinished)
+         | ItemFinished | RunFinished | BatchFormed | InstanceBuilt | InstanceEvicted
+         | ItemDropped | AdmissionWaited)
 Subscriber = Callable[[Event], None]
 
 
@@ -125,6 +182,7 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._logged: set[str] = set()
 
     @property
     def active(self) -> bool:
@@ -142,5 +200,20 @@ class EventBus:
         return unsubscribe
 
     def publish(self, event: Event) -> None:
+        """Call every subscriber; one that raises is logged once (by name) and never stops the
+        engine, nor the subscribers after it."""
         for subscriber in self._subscribers:
-            subscriber(event)
+            try:
+                subscriber(event)
+            except Exception:
+                self._failed(subscriber)
+
+    def _failed(self, subscriber: Subscriber) -> None:
+        name = getattr(subscriber, "__qualname__", None) or type(subscriber).__qualname__
+        if name in self._logged:
+            return
+        self._logged.add(name)
+        import logging
+
+        logging.getLogger("legato").exception("event subscriber %s raised; it is skipped for "
+                                              "this event (logged once)", name)

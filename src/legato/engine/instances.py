@@ -33,7 +33,7 @@ from legato.options import Resources
 class Slot:
     """One live (or about to be built) object of a class component."""
 
-    __slots__ = ("busy", "grant", "index", "key", "last_used", "target")
+    __slots__ = ("busy", "calls", "grant", "index", "key", "last_used", "target")
 
     def __init__(self, target: Instance, index: int, grant: Grant | None, now: float) -> None:
         self.target = target
@@ -42,6 +42,7 @@ class Slot:
         self.grant = grant
         self.busy = True
         self.last_used = now
+        self.calls = 0  # calls it has been handed (the first builds its object)
 
 
 def instance_key(target: Instance) -> str:
@@ -129,6 +130,13 @@ class InstanceTable:
         self._evict(slot.target, slot.index)
         if slot.grant is not None:
             self.pool.release(slot.grant)
+
+    def available(self, target: Instance) -> bool:
+        """Could a call of ``target`` get a slot now (an idle one, or room for a new one)?"""
+        with self._lock:
+            slots = self._slots.get(instance_key(target), [])
+            return (any(not slot.busy for slot in slots)
+                    or len(slots) < target.component.options.instances)
 
     def live(self, target: Instance) -> int:
         """How many slots ``target`` has now."""

@@ -25,9 +25,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from legato.engine.events import (
+    AdmissionWaited,
+    BatchFormed,
     CacheHit,
     Event,
     EventBus,
+    InstanceBuilt,
+    InstanceEvicted,
+    ItemDropped,
     ItemFinished,
     NodeFailed,
     NodeFinished,
@@ -44,7 +49,8 @@ from legato.values import Unstorable
 
 _HIGH_WATER = 200_000  # queued events past which the run waits for the writer
 # a node's row is written when it ends, with its queued and start times: these add nothing
-_UNRECORDED = frozenset({NodeQueued, NodeStarted})
+_UNRECORDED = frozenset({NodeQueued, NodeStarted, BatchFormed, InstanceBuilt, InstanceEvicted,
+                         ItemDropped, AdmissionWaited})  # ItemDropped: its ItemFinished follows
 
 
 class Recorder:
@@ -72,7 +78,7 @@ class Recorder:
         return self
 
     def __call__(self, event: Event) -> None:
-        if (event.__class__ in _UNRECORDED or event.run != self.run_id
+        if (event.__class__ in _UNRECORDED or event.run != self.run_id  # type: ignore[union-attr]
                 or self.error is not None):
             return
         events = self._events
