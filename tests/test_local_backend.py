@@ -377,7 +377,7 @@ def test_closing_the_backend_stops_its_worker_processes() -> None:
     assert alive(pid)
     engine.close()
     assert not alive(pid)
-    with pytest.raises(lg.RunError, match="the local backend is closed"):
+    with pytest.raises(lg.RunError, match="the engine is closed; create a new engine"):
         p.run(x=2, engine=engine)
 
 

@@ -52,7 +52,7 @@ class Call:
 
     @property
     def component(self) -> Component:
-        return self.target.component if isinstance(self.target, Instance) else self.target
+        return self.target.component
 
 
 @dataclass(slots=True)

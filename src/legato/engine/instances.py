@@ -47,9 +47,8 @@ class Slot:
 
 def instance_key(target: Instance) -> str:
     """Which slots can serve ``target``: the same class and arguments, and the same component
-    object (a class redefined under the same name is another; its slots keep it alive, so its
-    id is not reused while they exist)."""
-    return f"{target.key()}@{id(target.component)}"
+    object (a class redefined under the same name is another: its ``uid`` differs)."""
+    return f"{target.key()}@{target.component.uid}"
 
 
 def held_by_instance(request: Resources) -> Resources:

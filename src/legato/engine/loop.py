@@ -108,7 +108,9 @@ class Scheduler:
         return threading.get_ident() == self._ident
 
     def ensure_started(self) -> None:
-        """Start the loop's thread on first use."""
+        """Start the loop's thread on first use; RunError once the engine is closed."""
+        if self._stopped:
+            raise RunError("the engine is closed; create a new engine to run again")
         if self._thread is not None:
             return
         with self._lock:
