@@ -248,6 +248,7 @@ class Pipeline:
         resume: str | None = None,
         run_id: str | None = None,
         run_info: Mapping[str, Any] | None = None,
+        check_outputs: bool = True,
     ) -> Generator[Any, None, None]:
         """Run the pipeline on many items; yield each item's result.
 
@@ -265,6 +266,8 @@ class Pipeline:
         are handed back, not computed again. Caching and resuming use the default store unless
         ``store`` says another (``store=False``: no store at all). ``run_id`` names a new
         run; ``run_info`` (``target``, ``inputs``, ``options``) is recorded with it.
+        ``check_outputs``: an item whose outputs do not fit their declared types fails with
+        :class:`OutputError` (False: not checked).
         """
         # a list is read on the scheduler's thread; any other iterable (a generator, a file, a
         # queue) may block between items, so a feeder thread pulls it
@@ -274,7 +277,7 @@ class Pipeline:
             self._items(items), engine=engine, backend=backend, resources=resources,
             store=store, cache=cache, resume=resume, run_id=run_id, run_info=run_info,
             window=window, ordered=ordered, on_error=on_error,
-            feed=not isinstance(items, Sequence))
+            feed=not isinstance(items, Sequence), check_outputs=check_outputs)
         results = run.results()
         if progress:
             from legato.observe.progress import with_progress
@@ -293,16 +296,18 @@ class Pipeline:
         resources: Mapping[str, float] | None = None,
         store: StoreArg = None,
         cache: CacheArg = True,
+        check_outputs: bool = True,
         **kwargs: Any,
     ) -> Any:
         """Run the pipeline on one item and return its result (the declared return type).
 
         Raises :class:`InputError` for inputs that do not fit, :class:`ComponentError` when a
-        component fails after its retries. ``store`` and ``cache``: as for :meth:`map`.
+        component fails after its retries, :class:`OutputError` when the result does not fit
+        the declared type. ``store``, ``cache`` and ``check_outputs``: as for :meth:`map`.
         """
         item = {**(inputs or {}), **kwargs}
         results = self.map([item], engine=engine, backend=backend, resources=resources,
-                           store=store, cache=cache)
+                           store=store, cache=cache, check_outputs=check_outputs)
         try:
             (result,) = results  # to the end, so the run finishes (and is recorded) as done
         except InputError as exc:
@@ -321,15 +326,17 @@ class Pipeline:
         resources: Mapping[str, float] | None = None,
         store: StoreArg = None,
         cache: CacheArg = True,
+        check_outputs: bool = True,
         **kwargs: Any,
     ) -> Any:
         """``run`` for async code: awaits the result; cancelling the task cancels the run.
-        ``store`` and ``cache``: as for :meth:`map`."""
+        ``store``, ``cache`` and ``check_outputs``: as for :meth:`map`."""
         import asyncio
 
         item = {**(inputs or {}), **kwargs}
         _, run, recording = self._start([item], engine=engine, backend=backend,
-                                        resources=resources, store=store, cache=cache)
+                                        resources=resources, store=store, cache=cache,
+                                        check_outputs=check_outputs)
         results = run.results()
         if recording is not None:
             results = _recorded(results, recording)

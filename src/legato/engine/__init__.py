@@ -75,13 +75,16 @@ class Engine:
         feed: bool = False,
         run_id: str | None = None,
         memo: Memo | None = None,
+        check_outputs: bool = True,
     ) -> Run:
         """A run of ``graph`` over ``items``; iterate ``run.results()`` to drive it. ``feed``:
         pull items on a feeder thread (for sources that block between items). ``memo``: what the
-        run may reuse instead of computing (the run store's cache and resume)."""
+        run may reuse instead of computing (the run store's cache and resume).
+        ``check_outputs``: fail an item whose outputs do not fit their declared types
+        (:mod:`legato.outputs`)."""
         return Run(graph, items, backend=self.backend, allocator=self.allocator, bus=self.bus,
                    clock=self.clock, window=window, ordered=ordered, on_error=on_error,
-                   feed=feed, run_id=run_id, memo=memo)
+                   feed=feed, run_id=run_id, memo=memo, check_outputs=check_outputs)
 
     def close(self) -> None:
         """Evict every warm instance and stop the backend's workers."""

@@ -68,6 +68,7 @@ from legato.engine.frames import (
 from legato.engine.memo import Memo, Reuse
 from legato.errors import ComponentError, ComponentTimeout, InputError, RunCancelled, RunError
 from legato.graph import Graph
+from legato.outputs import output_error
 
 OnError = Literal["raise", "skip", "collect"]
 
@@ -95,6 +96,7 @@ class Run:
         run_id: str | None = None,
         feed: bool = False,
         memo: Memo | None = None,
+        check_outputs: bool = True,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
@@ -111,6 +113,7 @@ class Run:
         self.ordered = ordered
         self.on_error = on_error
         self.memo = memo
+        self.check_outputs = check_outputs
         self._source = enumerate(items)
         self._exhausted = False
         self._plans: dict[int, Plan] = {}
@@ -320,6 +323,10 @@ class Run:
                 error = RunError(f"could not fetch the outputs of item {item.index}: {exc}")
                 error.__cause__ = exc
                 self._fail_item(item, error)
+                return
+            wrong = output_error(graph, fetched, item=item.index) if self.check_outputs else None
+            if wrong is not None:  # a value that breaks the declared type (legato.outputs)
+                self._fail_item(item, wrong)
                 return
             item.result = join_outputs(graph.output_annotation, fetched)
             self._finish_item(item)
