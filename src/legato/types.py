@@ -190,9 +190,13 @@ def mismatch(value: object, tp: Any) -> str | None:
 
 
 def _describe(value: object, where: str) -> str:
-    text = repr(value) if isinstance(value, bool | int | float | str | bytes | None) else ""
-    got = f"{type(value).__name__} {text:.60}".rstrip() if text else type(value).__name__
-    return f"{got} at {where}" if where else got
+    if value is None:
+        got = "None"
+    elif isinstance(value, bool | int | float | str | bytes):
+        got = f"{type(value).__name__} {value!r:.60}"
+    else:
+        got = type(value).__name__
+    return f"{got} at {where.strip()}" if where else got
 
 
 def _mismatch(value: object, tp: Any, where: str) -> str | None:
@@ -251,7 +255,7 @@ def _arguments_mismatch(
     if origin is type:
         wanted = _strip(args[0])
         if isinstance(value, type) and isinstance(wanted, type) and not issubclass(value, wanted):
-            return f"type {value.__name__}" + (f" at {where}" if where else "")
+            return f"type {value.__name__}" + (f" at {where.strip()}" if where else "")
         return None
     if isinstance(value, tuple) and issubclass(origin, tuple):
         if len(args) == 2 and args[1] is Ellipsis:
@@ -260,7 +264,7 @@ def _arguments_mismatch(
             args = ()
         if len(value) != len(args):
             return f"tuple of {len(value)} (expected {len(args)})" + (
-                f" at {where}" if where else "")
+                f" at {where.strip()}" if where else "")
         for index, (part, arg) in enumerate(zip(value, args, strict=True)):
             problem = _mismatch(part, arg, f"{where}[{index}]")
             if problem is not None:
