@@ -52,7 +52,7 @@ UserId = NewType("UserId", int)
 @pytest.mark.parametrize(("value", "annotation"), [
     (3, Any), (3, object), ("x", "SomeUnresolvedName"), (object(), Closeable),
     (3, int), (True, int), (3, float), (np.int64(3), int), (np.float32(1.5), float),
-    (2.5, complex), ("a", str), (None, None), (None, Optional[int]), (3, int | None)  # noqa: UP045,
+    (2.5, complex), ("a", str), (None, None), (None, Optional[int]), (3, int | None),  # noqa: UP045
     (3, Annotated[int, "meta"]), (UserId(3), UserId), ("a", Literal["a", "b"]),
     ([1, 2], list[int]), ([1, 2], Sequence[float]), ((1, "a"), tuple[int, str]),
     ((1, 2, 3), tuple[int, ...]), ({"a": 1}, dict[str, int]), ({"a": 1}, Mapping[str, int]),
