@@ -166,6 +166,20 @@ def test_only_code_of_the_same_module_is_followed(
     assert digest_with(module.inner) != digest_with(textwrap.dedent)
 
 
+def test_legato_decorator_is_left_out_however_it_is_imported_and_others_stay(
+    tmp_path: Path,
+) -> None:
+    plain = BASE.replace("@lg.component(version=\"1\", weights=\"w-1\", cpus=1)",
+                         "@component(version=\"1\", weights=\"w-1\")")
+    plain = plain.replace("import legato as lg",
+                          "import legato as lg\nfrom legato import component")
+    assert plain != BASE
+    assert _work(tmp_path, plain) == _work(tmp_path)
+    wrapped = plain.replace("def work(", "@functools.lru_cache\ndef work(").replace(
+        "import legato as lg", "import functools\nimport legato as lg")
+    assert _work(tmp_path, wrapped) != _work(tmp_path)  # another decorator may change a result
+
+
 def test_normalised_source_drops_docstrings_comments_and_legato_decorator(tmp_path: Path) -> None:
     module = _load(tmp_path, BASE)
     text = normalised_source(module.work.target)

@@ -85,12 +85,15 @@ def _same_module(value: Any, module: str) -> Any:
     """``value`` (unwrapped) if it is a function or class defined in ``module``, else None."""
     if value is None:
         return None
-    wrapped = getattr(value, "__wrapped__", None)  # a Component, a functools.wraps decorator
-    if wrapped is not None and not isinstance(value, type):
-        value = wrapped
-    if not (inspect.isfunction(value) or inspect.isclass(value)):
+    try:
+        wrapped = getattr(value, "__wrapped__", None)  # a Component, a functools.wraps decorator
+        if wrapped is not None and not isinstance(value, type):
+            value = wrapped
+        if not (inspect.isfunction(value) or inspect.isclass(value)):
+            return None
+        return value if getattr(value, "__module__", None) == module else None
+    except Exception:  # a proxy whose attributes raise: not code of this module
         return None
-    return value if getattr(value, "__module__", None) == module else None
 
 
 def _globals(target: Any) -> dict[str, Any]:
@@ -109,7 +112,7 @@ def _tree(target: Any) -> ast.AST | None:
     """The definition's syntax tree, normalised: docstrings and legato's decorator removed."""
     try:
         source = inspect.getsource(target)
-    except (OSError, TypeError):
+    except Exception:  # OSError, TypeError; a fingerprint never fails a run
         return None
     try:
         tree = ast.parse(textwrap.dedent(source))
@@ -139,9 +142,12 @@ def _is_own_decorator(node: ast.expr, namespace: dict[str, Any]) -> bool:
     if not isinstance(node, ast.Name) or node.id not in namespace:
         return False
     value: Any = namespace[node.id]
-    for attr in reversed(chain):
-        value = getattr(value, attr, None)
-    return getattr(value, "__module__", None) == _OWN_DECORATORS
+    try:
+        for attr in reversed(chain):
+            value = getattr(value, attr, None)
+        return getattr(value, "__module__", None) == _OWN_DECORATORS
+    except Exception:  # an object whose attributes raise: keep the decorator in the source
+        return False
 
 
 def _bytecode(target: Any) -> str:
