@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import pickle
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, NewType, Optional, Protocol, TypedDict
 
 import numpy as np
@@ -280,3 +284,22 @@ def test_a_failed_output_check_is_recorded_as_the_items_error(tmp_path: Any) -> 
         failed = [item for item in opened.items(run.id) if item.status == "failed"]
     assert [item.index for item in failed] == [2]
     assert "expected int" in (failed[0].error or "")
+
+
+def test_legato_map_writes_an_output_error_as_the_items_failure_line_naming_the_node(
+    tmp_path: Path,
+) -> None:
+    fixture = Path(__file__).resolve().parent / "fixtures" / "cli_outputs.py"
+    data, out = tmp_path / "items.jsonl", tmp_path / "out.jsonl"
+    data.write_text("".join(json.dumps({"x": x}) + "\n" for x in range(3)))
+    done = subprocess.run(
+        [sys.executable, "-m", "legato.cli", "map", f"{fixture}:counted", str(data), "-o",
+         str(out), "--no-store", "--no-progress"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line.get("output") for line in lines] == [0, None, 2]
+    assert lines[1]["node"] == "count"
+    assert lines[1]["line"] == 2
+    assert "output 'out' from node 'count'" in lines[1]["error"]
+    assert "is str 'one', expected int" in lines[1]["error"]
