@@ -21,12 +21,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime
-import decimal
 import enum
 import json
 import math
 import sys
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any
@@ -87,7 +85,8 @@ class Encoder:
             return value.isoformat()
         if isinstance(value, enum.Enum):
             return self.jsonable(value.value, where)
-        if isinstance(value, PurePath | uuid.UUID | decimal.Decimal):
+        if isinstance(value, PurePath) or _is_loaded(value, "uuid", "UUID") or \
+                _is_loaded(value, "decimal", "Decimal"):
             return str(value)
         raise OutputError(
             f"{where}: {_type_name(value)} has no JSON form; return plain data (numbers, "
@@ -120,6 +119,13 @@ class Encoder:
                               ensure_ascii=False, allow_nan=False)
         except OutputError as exc:
             raise OutputError(exc.detail, item=index, output=exc.output) from exc.__cause__
+
+
+def _is_loaded(value: Any, module: str, name: str) -> bool:
+    """``isinstance(value, module.name)``, without importing the module: no value can be of a
+    class whose module was never imported."""
+    found = sys.modules.get(module)
+    return found is not None and isinstance(value, getattr(found, name))
 
 
 def _type_name(value: Any) -> str:
