@@ -59,16 +59,18 @@ class Encoder:
         if isinstance(value, float):
             return value if math.isfinite(value) else self._nonfinite(value, where)
         if isinstance(value, Mapping):
-            return {k if isinstance(k, str) else self._key(k, where): self.jsonable(v, f"{where}"
-                    f"[{k!r:.40}]") for k, v in value.items()}
+            return {k if isinstance(k, str) else self._key(k, where):
+                    v if _plain(v) else self.jsonable(v, f"{where}[{k!r:.40}]")
+                    for k, v in value.items()}
         if isinstance(value, tuple) and hasattr(value, "_fields"):
             return {name: self.jsonable(getattr(value, name), f"{where}.{name}")
                     for name in value._fields}
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return {f.name: self.jsonable(getattr(value, f.name), f"{where}.{f.name}")
                     for f in dataclasses.fields(value)}
-        if isinstance(value, list | tuple | set | frozenset):
-            return [self.jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, list | tuple | set | frozenset):  # a path is made only off the
+            return [v if _plain(v) else self.jsonable(v, f"{where}[{i}]")  # plain fast path
+                    for i, v in enumerate(value)]
         if isinstance(value, bytes | bytearray | memoryview):
             return {BYTES_KEY: base64.b64encode(value).decode("ascii")}
         if type(value).__module__.partition(".")[0] == "numpy" and hasattr(value, "tolist"):
@@ -119,6 +121,15 @@ class Encoder:
                               ensure_ascii=False, allow_nan=False)
         except OutputError as exc:
             raise OutputError(exc.detail, item=index, output=exc.output) from exc.__cause__
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """True for a value that is its own JSON form (the common case, checked cheaply)."""
+    kind = type(value)
+    return kind in _PLAIN or (kind is float and math.isfinite(value))
 
 
 def _is_loaded(value: Any, module: str, name: str) -> bool:
