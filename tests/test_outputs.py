@@ -223,6 +223,8 @@ def test_output_error_names_item_output_and_node_and_survives_pickling() -> None
     error = output_error(p.graph, {"out": 3}, item=2)
     assert isinstance(error, lg.OutputError)
     assert isinstance(error, lg.LegatoError)
+    assert isinstance(error, TypeError)  # as InputError is a ValueError
+    assert not isinstance(error, lg.ComponentError)  # no call failed; nothing is retried
     assert (error.item, error.output, error.node) == (2, "out", "as_text")
     assert str(error).startswith("item 2: output 'out' from node 'as_text'")
     copy = pickle.loads(pickle.dumps(error))

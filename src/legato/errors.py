@@ -113,7 +113,8 @@ class OutputError(LegatoError, TypeError):
     ``check_outputs=False``); ``legato map`` writes it as that item's failure line. Carries
     ``item``, ``output`` (the output's name), ``node`` (the node that produced the value, None
     when not known) and ``location``. What to do: fix the component, or the annotation it
-    breaks; ``check_outputs=False`` skips the check.
+    breaks; ``check_outputs=False`` skips the check. Not a :class:`ComponentError`: no call
+    failed and nothing is retried (the same call would give the same value).
     """
 
     def __init__(
