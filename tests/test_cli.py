@@ -390,7 +390,6 @@ def test_jsonable_turns_results_into_plain_json_data() -> None:
         "model": Model(name="m", tags={"t"}),
         "path": Path("/tmp/x"),
         3: (1, 2),
-        "other": object,
     }
     assert jsonable(value) == {
         "point": {"x": 1, "y": 2},
@@ -400,7 +399,6 @@ def test_jsonable_turns_results_into_plain_json_data() -> None:
         "model": {"name": "m", "tags": ["t"]},
         "path": "/tmp/x",
         "3": [1, 2],
-        "other": "<class 'object'>",
     }
     json.dumps(jsonable(value))
 

@@ -32,6 +32,7 @@ from typing import Any, Protocol, TypeVar, Unpack, get_type_hints, overload
 
 from legato import types as port_types
 from legato.errors import BuildError, ConfigError
+from legato.fingerprint import code_digest
 from legato.options import (
     ComponentOptions,
     Executor,
@@ -257,14 +258,15 @@ class Component:
 
     def fingerprint(self) -> str:
         """A hash of the code, ``version`` and ``weights``: changes when the component's
-        behaviour may (part of every cache key and of a run's graph fingerprint)."""
+        behaviour may (part of every cache key and of a run's graph fingerprint).
+
+        The code is its normalised source and that of the functions and classes of its module it
+        uses (:func:`legato.fingerprint.code_digest`): not the file's path, the module's name or
+        line numbers, so a moved file, a second checkout, or a file loaded by path instead of
+        imported keeps its fingerprint."""
         found = self._fingerprint
         if found is None:
-            try:
-                source = inspect.getsource(self.target)
-            except (OSError, TypeError):
-                source = self.qualname
-            text = f"{self.qualname}\0{source}\0{self.options.version}\0{self.options.weights}"
+            text = f"{code_digest(self.target)}\0{self.options.version}\0{self.options.weights}"
             found = self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
         return found
 

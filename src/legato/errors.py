@@ -7,6 +7,8 @@
     │   └── TracingError        a symbolic reference was used as a Python value in a pipeline body
     ├── ConfigError             an option has a bad value (raised where it is declared)
     ├── InputError              a run was given inputs that do not fit the pipeline's input ports
+    ├── OutputError             an item's output does not fit the pipeline's declared type, or
+    │                           (CLI) has no JSON form: that item fails, the others go on
     ├── ComponentError          a component raised or timed out: node, item, attempt; cause chained
     │   ├── ComponentTimeout    the call ran past the component's ``timeout``
     │   └── BuildError          a class component's constructor raised: its items fail fast
@@ -102,6 +104,46 @@ class InputError(LegatoError, ValueError):
         self.item = item
         prefix = f"item {item}: " if item is not None else ""
         super().__init__(prefix + message)
+
+
+class OutputError(LegatoError, TypeError):
+    """What an item gives back does not fit the pipeline's output ports (the mirror of
+    :class:`InputError`): a value whose type is not the declared one, or, in the command line's
+    JSON output, a value with no JSON form.
+
+    Who raises it: a run, as the item's error, when the item's outputs are assembled (unless
+    ``check_outputs=False``); ``legato map`` writes it as that item's failure line. Carries
+    ``item``, ``output`` (the output's name), ``node`` (the node that produced the value, None
+    when not known) and ``location``. What to do: fix the component, or the annotation it
+    breaks; ``check_outputs=False`` skips the check. Not a :class:`ComponentError`: no call
+    failed and nothing is retried (the same call would give the same value).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        item: int | None = None,
+        output: str | None = None,
+        node: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        self.item = item
+        self.output = output
+        self.node = node
+        self.location = location
+        self.detail = message
+        prefix = f"item {item}: " if item is not None else ""
+        super().__init__(prefix + message)
+
+    def __reduce__(self) -> tuple[object, ...]:  # keep keyword fields across pickling
+        return (_rebuild_output_error,
+                (self.detail, self.item, self.output, self.node, self.location))
+
+
+def _rebuild_output_error(message: str, item: int | None, output: str | None,
+                          node: str | None, location: str | None) -> OutputError:
+    return OutputError(message, item=item, output=output, node=node, location=location)
 
 
 class ComponentError(LegatoError):
@@ -248,6 +290,7 @@ __all__ = [
     "InputError",
     "LegatoError",
     "LoadError",
+    "OutputError",
     "Problem",
     "RunCancelled",
     "RunError",

@@ -171,6 +171,7 @@ class Pipeline:
         resume: str | None = None,
         run_id: str | None = None,
         run_info: Mapping[str, Any] | None = None,
+        check_outputs: bool = True,
     ) -> Generator[Any, None, None]:
         """Run the pipeline on many items; yield each item's result.
 
@@ -194,6 +195,8 @@ class Pipeline:
         are handed back, not computed again. Caching and resuming use the default store unless
         ``store`` says another (``store=False``: no store at all). ``run_id`` names a new
         run; ``run_info`` (``target``, ``inputs``, ``options``) is recorded with it.
+        ``check_outputs``: an item whose outputs do not fit their declared types fails with
+        :class:`OutputError` (False: not checked).
         """
         # a list is fed by the consumer; any other iterable (a generator, a file, a queue) may
         # block between items, so a feeder thread pulls it
@@ -204,7 +207,7 @@ class Pipeline:
             store=store, cache=cache, resume=resume, run_id=run_id, run_info=run_info,
             window=window, ordered=ordered, indexed=indexed, on_error=on_error,
             on_drop=on_drop, deadline=deadline, priority=priority,
-            feed=not isinstance(items, Sequence))
+            feed=not isinstance(items, Sequence), check_outputs=check_outputs)
         results = run.results()
         if progress:
             from legato.observe.progress import with_progress
@@ -232,10 +235,12 @@ class Pipeline:
     def _one(self, inputs: Mapping[str, Any] | None, kwargs: dict[str, Any], *,
              engine: Engine | None, backend: str | Backend | None,
              resources: Mapping[str, float] | None, store: StoreArg, cache: CacheArg,
-             deadline: float | None, priority: int) -> tuple[Run, Recording | None, Any]:
+             deadline: float | None, priority: int,
+             check_outputs: bool) -> tuple[Run, Recording | None, Any]:
         item = {**(inputs or {}), **kwargs}
         _, run, recording = self._start(None, engine=engine, backend=backend,
-                                        resources=resources, store=store, cache=cache)
+                                        resources=resources, store=store, cache=cache,
+                                        check_outputs=check_outputs)
         try:
             handle = run.submit(item, deadline=deadline, priority=priority)
         except BaseException:
@@ -258,6 +263,7 @@ class Pipeline:
         resources: Mapping[str, float] | None = None,
         store: StoreArg = None,
         cache: CacheArg = True,
+        check_outputs: bool = True,
         **kwargs: Any,
     ) -> Any:
         """Run the pipeline on one item and return its result (the declared return type).
@@ -270,7 +276,7 @@ class Pipeline:
         """
         run, recording, handle = self._one(
             inputs, kwargs, engine=engine, backend=backend, resources=resources, store=store,
-            cache=cache, deadline=deadline, priority=priority)
+            cache=cache, deadline=deadline, priority=priority, check_outputs=check_outputs)
         ok = False
         try:
             result = handle.result()
@@ -299,6 +305,7 @@ class Pipeline:
         resources: Mapping[str, float] | None = None,
         store: StoreArg = None,
         cache: CacheArg = True,
+        check_outputs: bool = True,
         **kwargs: Any,
     ) -> Any:
         """``run`` for async code: awaits the result; cancelling the task cancels the item.
@@ -306,7 +313,7 @@ class Pipeline:
         ``priority``, ``store`` and ``cache``: as for :meth:`run`."""
         run, recording, handle = self._one(
             inputs, kwargs, engine=engine, backend=backend, resources=resources, store=store,
-            cache=cache, deadline=deadline, priority=priority)
+            cache=cache, deadline=deadline, priority=priority, check_outputs=check_outputs)
         ok = False
         try:
             result = await handle

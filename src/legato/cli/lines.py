@@ -10,9 +10,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from legato.cli.jsonout import jsonable
+from legato.cli.jsonout import Encoder
 from legato.engine import Failure
-from legato.errors import ComponentError, InputError, LegatoError
+from legato.errors import ComponentError, InputError, LegatoError, OutputError
 
 
 class OnError(enum.StrEnum):
@@ -113,7 +113,7 @@ def failure_record(failure: Failure, data: DataLines, line: int) -> dict[str, An
         message = f"{data.name}:{line}: {str(error).removeprefix(f'item {error.item}: ')}"
     else:
         message = str(error)
-        node = error.node if isinstance(error, ComponentError) else None
+        node = error.node if isinstance(error, ComponentError | OutputError) else None
     return {"index": failure.index, "error": message, "node": node, "line": line}
 
 
@@ -126,14 +126,19 @@ def write_results(
 ) -> tuple[int, int]:
     """Write each result as a JSON line (failures as ``on_error`` says); (done, failed)."""
     done = failed = 0
+    encoder = Encoder()  # one per run: warns about NaN once
     for index, result in enumerate(results):
         line = lines.forget(index)
         if not isinstance(result, Failure):
-            out.write(json.dumps({"index": index, "output": jsonable(result)},
-                                 ensure_ascii=False) + "\n")
-            out.flush()
-            done += 1
-            continue
+            try:
+                text = encoder.line(index, result)
+            except OutputError as exc:  # no JSON form: this item fails, the others go on
+                result = Failure(index, exc, {})
+            else:
+                out.write(text + "\n")
+                out.flush()
+                done += 1
+                continue
         failed += 1
         record = failure_record(result, lines, line)
         if on_error is OnError.raise_:

@@ -89,16 +89,19 @@ class Engine:
         memo: Memo | None = None,
         deadline: float | None = None,
         priority: int = 0,
+        check_outputs: bool = True,
     ) -> Run:
         """A run of ``graph``. With ``items``, iterate ``run.results()``: it feeds them (at
         most ``window`` at a time) and yields results; without, the run is open: ``submit``
         items to it from any thread, then ``close()`` it. ``feed``: pull ``items`` on a feeder
         thread (for sources that block between items). ``memo``: what the run may reuse instead
         of computing (the run store's cache and resume). ``deadline`` (seconds from each item's
-        submission) and ``priority``: the defaults of its items."""
+        submission) and ``priority``: the defaults of its items. ``check_outputs``: fail an item
+        whose outputs do not fit their declared types (:mod:`legato.outputs`)."""
         return Run(self.scheduler, graph, items=items, window=window, ordered=ordered,
                    on_error=on_error, on_drop=on_drop, indexed=indexed, feed=feed,
-                   run_id=run_id, memo=memo, deadline=deadline, priority=priority)
+                   run_id=run_id, memo=memo, deadline=deadline, priority=priority,
+                   check_outputs=check_outputs)
 
     def close(self) -> None:
         """Stop the loop (open runs are cancelled), evict every warm instance and stop the

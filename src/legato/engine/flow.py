@@ -13,6 +13,7 @@ from legato.component import join_outputs
 from legato.engine.frames import Fanout, Frame, Item, Task, bind_inputs, resolve
 from legato.engine.memo import Reuse
 from legato.errors import InputError, RunError
+from legato.outputs import output_error
 
 if TYPE_CHECKING:
     from legato.engine.loop import Scheduler
@@ -116,6 +117,11 @@ class Flow:
             error.__cause__ = exc
             self.s.fail_item(item, error)
             return
+        if item.run.check_outputs:
+            wrong = output_error(graph, fetched, item=item.index)
+            if wrong is not None:  # a value that breaks the declared type (legato.outputs)
+                self.s.fail_item(item, wrong)
+                return
         item.result = join_outputs(graph.output_annotation, fetched)
         self.s.finish_item(item)
 

@@ -72,6 +72,7 @@ class Run:
         memo: Memo | None = None,
         deadline: float | None = None,
         priority: int = 0,
+        check_outputs: bool = True,
     ) -> None:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ConfigError(f"window must be >= 1 (an int), got {window!r}")
@@ -87,6 +88,7 @@ class Run:
         self.on_drop = on_drop
         self.indexed = indexed
         self.memo = memo
+        self.check_outputs = check_outputs
         self.deadline = check_deadline(deadline)
         self.priority = check_priority(priority) or 0
         self._s = scheduler
