@@ -189,6 +189,8 @@ class Pipeline:
         resume: str | None = None,
         run_id: str | None = None,
         run_info: Mapping[str, Any] | None = None,
+        retry_failed: bool = False,
+        allow_changed_inputs: bool = False,
         **options: Any,
     ) -> tuple[Engine, Run, Recording | None]:
         """Check the graph against the chosen engine, declare the run's resources, set up its
@@ -205,9 +207,12 @@ class Pipeline:
 
             recording = record(self.graph, chosen.bus, store=store, cache=cache, resume=resume,
                                run_id=run_id, info=run_info,
-                               digest=values_of(chosen.backend).digest)
+                               digest=values_of(chosen.backend).digest,
+                               retry_failed=retry_failed,
+                               allow_changed_inputs=allow_changed_inputs)
         if recording is not None:
             run_id = recording.run_id
+            items = recording.feed(items)  # each item's input digest recorded (and checked)
         try:
             run = chosen.start(self.graph, items, run_id=run_id,
                                memo=recording.memo if recording is not None else None,
@@ -248,6 +253,8 @@ class Pipeline:
         resume: str | None = None,
         run_id: str | None = None,
         run_info: Mapping[str, Any] | None = None,
+        retry_failed: bool = False,
+        allow_changed_inputs: bool = False,
     ) -> Generator[Any, None, None]:
         """Run the pipeline on many items; yield each item's result.
 
@@ -262,9 +269,13 @@ class Pipeline:
         execution, every item's result. ``cache``: True, components declared ``cache=True``
         reuse earlier results for the same inputs; ``"all"``, every component does; False,
         none. ``resume=RUN``: continue a run that stopped, with the same items: recorded results
-        are handed back, not computed again. Caching and resuming use the default store unless
-        ``store`` says another (``store=False``: no store at all). ``run_id`` names a new
-        run; ``run_info`` (``target``, ``inputs``, ``options``) is recorded with it.
+        are handed back, not computed again (items whose inputs differ are refused, unless
+        ``allow_changed_inputs``: then they are computed again); ``retry_failed``: the
+        pipeline's code may have changed since (not its wiring): failed items run again with
+        it, reusing recorded outputs only of nodes whose code did not change. Caching and
+        resuming use the default store unless ``store`` says another (``store=False``: no store
+        at all). ``run_id`` names a new run; ``run_info`` (``target``, ``inputs``,
+        ``options``) is recorded with it.
         """
         # a list is read on the scheduler's thread; any other iterable (a generator, a file, a
         # queue) may block between items, so a feeder thread pulls it
@@ -273,6 +284,7 @@ class Pipeline:
         chosen, run, recording = self._start(
             self._items(items), engine=engine, backend=backend, resources=resources,
             store=store, cache=cache, resume=resume, run_id=run_id, run_info=run_info,
+            retry_failed=retry_failed, allow_changed_inputs=allow_changed_inputs,
             window=window, ordered=ordered, on_error=on_error,
             feed=not isinstance(items, Sequence))
         results = run.results()
