@@ -187,8 +187,8 @@ def record(
                 started=time.time(), finished=None, done=0, failed=0, error=None,
                 target=details.get("target"), inputs=dict(details.get("inputs") or {}),
                 options=dict(details.get("options") or {}), host=holder.host,
-                pid=holder.pid, process=holder.process), shape=shape(graph),
-                lineage=lineage(graph))
+                pid=holder.pid, process=holder.process, total=_count(details)),
+                shape=shape(graph), lineage=lineage(graph))
         memo = None
         if resumed is not None or caching:
             memo = StoreMemo(opened, cache_all=cache == "all", caching=cache is not False,
@@ -203,6 +203,12 @@ def record(
             opened.close()
         raise
     return Recording(run_id, opened, recorder, memo, owned, resumed, allow_changed_inputs)
+
+
+def _count(info: Mapping[str, Any]) -> int | None:
+    """The run's item count, when its input's summary has it (a list's length)."""
+    count = (info.get("inputs") or {}).get("count")
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def inputs_digest(raw: Any) -> str | None:

@@ -199,7 +199,7 @@ class Store:
                 status="running", started=record.started, finished=None, done=0, failed=0,
                 error=None, target=record.target, inputs=json.dumps(record.inputs, default=str),
                 options=json.dumps(record.options, default=str), host=record.host,
-                pid=record.pid, process=record.process, shape=shape,
+                pid=record.pid, process=record.process, total=record.total, shape=shape,
                 lineage=None if lineage is None else json.dumps(lineage, sort_keys=True)))
 
     def resume(self, run_id: str, *, fingerprint: str, shape: str | None = None,
