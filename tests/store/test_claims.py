@@ -4,6 +4,7 @@ system gave to a newer process is not mistaken for the holder)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -55,7 +56,8 @@ def _held_by(store: Store, run_id: str, holder: Claimant) -> None:
 def test_this_process_is_its_own_claimant_with_its_start() -> None:
     here = me()
     assert (here.host, here.pid) == (socket.gethostname(), os.getpid())
-    assert here.process and here.process == started(os.getpid())
+    assert here.process
+    assert here.process == started(os.getpid())
     assert alive(here)
 
 
@@ -135,9 +137,10 @@ def test_two_processes_resuming_one_run_at_the_same_moment_one_is_refused(
          "--no-progress", "-o", str(tmp_path / f"out{i}.jsonl")],
         env=env, stderr=subprocess.PIPE, text=True) for i, gate in enumerate(gates)]
     try:
-        writers = [open(gate, "wb") for gate in gates]  # each opens once its racer waits on it
-        for writer in writers:
-            writer.close()  # the barrier: both racers go now
+        with contextlib.ExitStack() as barrier:  # each opens once its racer waits on it
+            for gate in gates:
+                barrier.enter_context(open(gate, "wb"))
+        # closed: the barrier falls, both racers go now
         # the holder waits at the component's gate, so the first to end is the refused one
         exits = {os.pidfd_open(racer.pid): racer for racer in racers}
         ended, _, _ = select.select(list(exits), [], [], 120)

@@ -97,6 +97,14 @@ def _named(name: str, fn: object) -> lg.Component:
     return lg.component(name=name)(fn)  # type: ignore[call-overload,no-any-return]
 
 
+def _abc(stage_a: lg.Component, stage_b: lg.Component, stage_c: lg.Component) -> lg.Pipeline:
+    @lg.pipeline(name="abc")
+    def abc(x: int) -> dict[str, int]:
+        return {"b": stage_b(stage_a(x)), "c": stage_c(x)}
+
+    return abc
+
+
 def test_a_node_downstream_of_changed_code_is_not_reused_though_its_own_code_is_the_same(
 ) -> None:
     def old_a(x: int) -> int:
@@ -114,13 +122,7 @@ def test_a_node_downstream_of_changed_code_is_not_reused_though_its_own_code_is_
     stage_b = _named("stage_b", b)
     variants = []
     for code in (old_a, new_a):
-        stage_a, stage_c = _named("stage_a", code), _named("stage_c", c)
-
-        @lg.pipeline(name="abc")
-        def abc(x: int) -> dict[str, int]:
-            return {"b": stage_b(stage_a(x)), "c": stage_c(x)}
-
-        variants.append(abc.graph)
+        variants.append(_abc(_named("stage_a", code), stage_b, _named("stage_c", c)).graph)
     before, after = variants
     assert shape(before) == shape(after)
     changed = {path for path, digest in lineage(after).items()

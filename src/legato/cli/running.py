@@ -15,7 +15,7 @@ import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -247,8 +247,7 @@ def resume(
                   on_error=OnError(options.get("on_error", OnError.collect.value)),
                   events=events, progress=progress, store=store or True, resume=run.id,
                   backend=str(options.get("backend", "local")), address=options.get("address"),
-                  resume_options={"retry_failed": retry_failed,
-                                  "allow_changed_inputs": allow_changed_inputs})
+                  retry_failed=retry_failed, allow_changed_inputs=allow_changed_inputs)
         _map(pipeline, job, report)
 
 
@@ -287,7 +286,8 @@ class Job:
     store: str | bool
     info: Mapping[str, Any] | None = None
     resume: str | None = None
-    resume_options: Mapping[str, bool] = field(default_factory=dict)
+    retry_failed: bool = False
+    allow_changed_inputs: bool = False
     backend: str = "local"
     address: str | None = None
 
@@ -317,7 +317,8 @@ def _map(pipeline: Pipeline, job: Job, report: Report) -> None:
         results = pipeline.map(lines, window=job.window, on_error="collect", progress=show,
                                engine=engine, store=job.store, resume=job.resume,
                                run_id=None if job.resume else run_id, run_info=job.info,
-                               **job.resume_options)
+                               retry_failed=job.retry_failed,
+                               allow_changed_inputs=job.allow_changed_inputs)
         stack.callback(_close, results)  # on any exit: cancels what is still in flight
         if job.store is not False:
             report.resume = run_id

@@ -76,7 +76,7 @@ def _lineage(graph: Graph, prefix: str, inputs: dict[str, str],
             local[node_id] = found[f"{prefix}{node_id}"] = _hash([code, *reads])
             continue
         context = _hash([node.kind, *reads])
-        outputs = []
+        outputs: list[str] = []
         for label, body in _bodies(node.kind, node.body, node.orelse):
             inner = {port.name: _hash([context, port.name]) for port in body.inputs}
             results = _lineage(body, f"{prefix}{node_id}/{label}", inner, found)

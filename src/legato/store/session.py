@@ -61,10 +61,9 @@ class Recording:
         for index, raw in enumerate(items):
             digest = inputs_digest(raw)
             count = index + 1
-            if resumed is not None:
-                if not self._check(resumed, index, digest):
-                    yield raw  # a recorded result handed back: its row stays as it is
-                    continue
+            if resumed is not None and not self._check(resumed, index, digest):
+                yield raw  # a recorded result handed back: its row stays as it is
+                continue
             self.recorder.read(index, digest)
             yield raw
         if resumed is not None:

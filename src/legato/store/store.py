@@ -147,7 +147,7 @@ class Store:
             ).mappings().all()
             exact = [row for row in rows if row["id"] == run_id]
             if not exact and len(rows) == 1:
-                exact = rows
+                exact = list(rows)
             if not exact:
                 if not rows:
                     raise StoreError(f"no run '{run_id}' in {self}; `legato runs` lists them")
@@ -318,15 +318,11 @@ class Store:
                     for row in connection.execute(query).mappings()]
 
     def clear_cache(self, component: str | None = None) -> int:
-        """Forget cache entries (of one component, by name); how many were removed. The blobs
-        stay: other entries or runs may share them."""
-        table = schema.cache
-        statement = table.delete()
-        if component is not None:
-            statement = statement.where(table.c.component == component)
-        with writing(self.engine) as connection:
-            return connection.execute(statement).rowcount
+        """Forget cache entries (of one component, by name); how many were removed. Their blobs
+        that nothing else names are removed too (see :mod:`legato.store.housekeeping`)."""
+        from legato.store.housekeeping import clear_cache
 
+        return clear_cache(self, component).entries
 
 def _recorded(connection: sa.Connection, run_ids: list[str]) -> dict[str, int]:
     """How many items of each run have a recorded outcome (ok or failed)."""

@@ -86,7 +86,7 @@ class Recorder:
         self.batch = batch
         self.error: StoreError | None = None
         self._cache_names = cache_names if cache_names is not None else {}
-        self._events: collections.deque[Event] = collections.deque()
+        self._events: collections.deque[Event | _Read | _End] = collections.deque()
         self._wake = threading.Event()
         self._closing = False
         self._offset = time.time() - time.monotonic()  # engine clock -> wall clock
@@ -98,17 +98,17 @@ class Recorder:
     def read(self, index: int, digest: str | None) -> None:
         """Item ``index`` was read from the run's input (``digest``: of its inputs)."""
         if self.error is None:
-            self._events.append(_Read(index, digest))  # type: ignore[arg-type]
+            self._events.append(_Read(index, digest))
 
     def read_all(self, count: int) -> None:
         """The run's input ended after ``count`` items."""
         if self.error is None:
-            self._events.append(_End(count))  # type: ignore[arg-type]
+            self._events.append(_End(count))
 
     def truncate(self, count: int) -> None:
         """The run now has ``count`` items: forget the rows of items past them."""
         if self.error is None:
-            self._events.append(_End(count, truncate=True))  # type: ignore[arg-type]
+            self._events.append(_End(count, truncate=True))
 
     def restore(self, run: RunRecord) -> None:
         """When the run ends, put back the run's row as ``run`` has it (a "running" run, no
@@ -186,12 +186,12 @@ class Recorder:
                 self._hit(event, rows)  # type: ignore[arg-type]
             elif kind is RunStarted:
                 self._offset = event.wall - event.time  # type: ignore[union-attr]
-            elif kind is _Read:
-                self._read(event, rows)  # type: ignore[arg-type]
-            elif kind is _End:
-                rows.total = event.count  # type: ignore[attr-defined]
-                if event.truncate:  # type: ignore[attr-defined]
-                    rows.truncate = event.count  # type: ignore[attr-defined]
+            elif isinstance(event, _Read):
+                self._read(event, rows)
+            elif isinstance(event, _End):
+                rows.total = event.count
+                if event.truncate:
+                    rows.truncate = event.count
             elif kind is RunFinished:
                 rows.run = self._restore or {
                     "status": event.status,  # type: ignore[union-attr]
