@@ -155,3 +155,11 @@ def test_legato_resume_refuses_an_edited_data_file_and_says_nothing_to_resume_wh
     assert f"run {run_id} finished: {COUNT + 1} items done, nothing to resume" in done.stderr
     with Store.open(store_path, blobs=tmp_path / "blobs") as store:
         assert store.run(run_id).duration == duration
+
+
+def test_an_items_digest_is_that_of_its_inputs_in_any_order() -> None:
+    from legato.store.session import inputs_digest
+
+    assert inputs_digest({"a": 1, "b": "two"}) == inputs_digest({"b": "two", "a": 1})
+    assert inputs_digest({"a": 1, "b": "two"}) != inputs_digest({"a": 1, "b": "three"})
+    assert inputs_digest({"a": threading.Lock()}) is None  # no stored form: no digest

@@ -18,7 +18,6 @@ computed again.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -214,14 +213,8 @@ def inputs_digest(raw: Any) -> str | None:
     """The digest of one item's inputs (a mapping of input name to value): the same for equal
     inputs in any order, in any process; None when an input has no stored form."""
     try:
-        if not isinstance(raw, Mapping):
-            return fingerprint(raw)
-        parts = []
-        for name in sorted(raw, key=str):
-            found = fingerprint(raw[name])
-            if found is None:
-                return None
-            parts.append(f"{name}={found}")
+        if isinstance(raw, Mapping):
+            return fingerprint({name: raw[name] for name in sorted(raw, key=str)})
+        return fingerprint(raw)
     except Exception:  # an item that cannot be read (a malformed data line): no digest
         return None
-    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
