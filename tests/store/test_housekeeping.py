@@ -223,3 +223,12 @@ def test_legato_runs_rm_and_gc_from_the_command_line(tmp_path: Path) -> None:
     bad = _legato(["gc", "--older-than", "soon", "--store", str(store_path)], env)
     assert bad.returncode == 2
     assert "--older-than expects a number and a unit" in bad.stderr
+
+
+def test_gc_frees_blobs_at_an_fsspec_url(store_url: str) -> None:
+    with Store.open(store_url, blobs="memory://legato-gc-test") as store:
+        list(texts.map([5], store=store))
+        remove_runs(store, [store.runs()[0].id])
+        assert len(_blobs(store)) == 1
+        assert collect(store, grace=0).blobs == 1
+        assert _blobs(store) == set()
