@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from legato.engine.events import EventBus
 from legato.errors import ConfigError, StoreError
@@ -105,8 +105,9 @@ class Recording:
         if count >= had:
             return
         if not self.allow_changed_inputs or resumed.finished:
+            known = "had" if run.total is not None else "had read at least"
             self._refuse(
-                f"run {run.id} had {had} items; its input now has {count} (items {count} to "
+                f"run {run.id} {known} {had} items; its input now has {count} (items {count} to "
                 f"{had - 1} are missing). Give the run its own items again, or drop the "
                 f"missing ones: legato resume {run.id} --allow-changed-inputs (from Python: "
                 "allow_changed_inputs=True)")
@@ -116,7 +117,7 @@ class Recording:
         if self.memo is not None:
             self.memo.forget(index)
 
-    def _refuse(self, message: str) -> None:
+    def _refuse(self, message: str) -> NoReturn:
         """Stop the run: the run's record is put back as it was before this resume."""
         assert self.resumed is not None
         self.recorder.restore(self.resumed.run)
