@@ -67,7 +67,7 @@ def test_a_run_still_being_written_by_this_process_is_not_resumed(store: Store) 
     run_id = store.runs()[0].id
     try:
         with pytest.raises(lg.StoreError, match=rf"run {run_id} is held by pid {os.getpid()} "
-                           rf"on {socket.gethostname()}.*--force"):
+                           rf"on {socket.gethostname()}: that process is still running it"):
             tripled.map(range(COUNT), store=store, resume=run_id)
     finally:
         first.close()
@@ -100,7 +100,7 @@ def test_a_holder_on_another_host_is_refused_and_force_releases_it(
     run_id = _stopped_run(store)
     _held_by(store, run_id, Claimant("elsewhere.example", 4242, "b:1"))
     with pytest.raises(lg.StoreError, match=r"held by pid 4242 on elsewhere.example \(on "
-                       r"another host.*--force"):
+                       rf"another host.*legato resume {run_id} --force"):
         tripled.map(range(COUNT), store=store, resume=run_id)
     store.release(run_id)
     assert list(tripled.map(range(COUNT), store=store, resume=run_id))[-1] == 3 * (COUNT - 1)

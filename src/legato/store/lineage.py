@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from legato.graph import Const, Graph
+from legato.graph import Const, Graph, Source
 
 _INDEX = re.compile(r"\[\d+\]")
 
@@ -60,14 +60,12 @@ def _lineage(graph: Graph, prefix: str, inputs: dict[str, str],
     ``inputs``: the lineage of each of the graph's inputs."""
     local: dict[str, str] = {}
 
-    def of(source: object) -> str:
+    def of(source: Source) -> str:
         if isinstance(source, Const):
             return f"const:{_source(source)}"
-        node = getattr(source, "node", None)
-        port = getattr(source, "port", "")
-        if node is None:
-            return inputs.get(port, f"input:{port}")
-        return local.get(node, f"node:{node}")
+        if source.node is None:
+            return inputs.get(source.port, f"input:{source.port}")
+        return local.get(source.node, f"node:{source.node}")
 
     for node_id, node in graph.nodes.items():
         reads = [f"{port}={of(src)}" for port, src in sorted(node.inputs.items())]
@@ -92,9 +90,10 @@ def _bodies(kind: str, body: Graph | None, orelse: Graph | None) -> list[tuple[s
     return [("", body)] if body is not None else []
 
 
-def _source(source: object) -> str:
+def _source(source: Source) -> str:
+    """A source as stable text: a reference's node and port, a plain constant's repr."""
     if isinstance(source, Const):
         value = source.value
         plain = value is None or isinstance(value, bool | int | float | str | bytes)
         return repr(value) if plain else f"<{type(value).__qualname__}>"
-    return f"{getattr(source, 'node', None)}.{getattr(source, 'port', '')}"
+    return f"{source.node}.{source.port}"

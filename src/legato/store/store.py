@@ -336,11 +336,12 @@ def _recorded(connection: sa.Connection, run_ids: list[str]) -> dict[str, int]:
 
 
 def _held(run: RunRecord, holder: Claimant) -> str:
-    where = (" (on another host: legato cannot tell whether it still runs)"
-             if holder.host != socket.gethostname() else "")
-    return (f"run {run.id} is held by {holder.describe()}{where}: it is still being run. Wait "
-            f"for it to end or stop that process, then legato resume {run.id}; if that process "
-            f"is gone, legato resume {run.id} --force takes the run over")
+    if holder.host != socket.gethostname():
+        return (f"run {run.id} is held by {holder.describe()} (on another host: legato cannot "
+                f"tell from here whether it still runs). Wait for it to end; if you know that "
+                f"process is gone, legato resume {run.id} --force takes the run over")
+    return (f"run {run.id} is held by {holder.describe()}: that process is still running it. "
+            f"Wait for it to end, or stop it (kill {holder.pid}), then legato resume {run.id}")
 
 
 def _run(row: sa.RowMapping, recorded: int | None = None) -> RunRecord:
