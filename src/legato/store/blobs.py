@@ -140,6 +140,12 @@ class Blobs:
     def stored(self) -> Iterator[tuple[str, float, int]]:
         """Every blob: its digest, when it was last written or confirmed (seconds since the
         epoch; 0 when the filesystem does not say) and the bytes it takes."""
+        try:
+            yield from self._stored()
+        except OSError as exc:
+            raise StoreError(f"cannot list the blobs in {self.location}: {exc}") from exc
+
+    def _stored(self) -> Iterator[tuple[str, float, int]]:
         if self._root is not None:
             if not self._root.is_dir():
                 return
