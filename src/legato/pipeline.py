@@ -114,6 +114,8 @@ class Pipeline:
         resume: str | None = None,
         run_id: str | None = None,
         run_info: Mapping[str, Any] | None = None,
+        retry_failed: bool = False,
+        allow_changed_inputs: bool = False,
         **options: Any,
     ) -> tuple[Engine, Run, Recording | None]:
         """Check the graph against the chosen engine, declare the run's resources, set up its
@@ -122,11 +124,14 @@ class Pipeline:
         self.check(engine=chosen, resources=resources)
         if resources:
             chosen.declare(resources)
-        recording = engines.recording_for(self.graph, chosen, caches=self._caches(),
-                                          store=store, cache=cache, resume=resume,
-                                          run_id=run_id, run_info=run_info)
+        recording = engines.recording_for(
+            self.graph, chosen, caches=self._caches(), store=store, cache=cache, resume=resume,
+            run_id=run_id, run_info=run_info, retry_failed=retry_failed,
+            allow_changed_inputs=allow_changed_inputs)
         if recording is not None:
             run_id = recording.run_id
+            if items is not None:  # each item's input digest recorded (and checked)
+                items = recording.feed(items)
         try:
             run = chosen.start(self.graph, items, run_id=run_id,
                                memo=recording.memo if recording is not None else None,
@@ -172,6 +177,8 @@ class Pipeline:
         run_id: str | None = None,
         run_info: Mapping[str, Any] | None = None,
         check_outputs: bool = True,
+        retry_failed: bool = False,
+        allow_changed_inputs: bool = False,
     ) -> Generator[Any, None, None]:
         """Run the pipeline on many items; yield each item's result.
 
@@ -192,11 +199,14 @@ class Pipeline:
         execution, every item's result. ``cache``: True, components declared ``cache=True``
         reuse earlier results for the same inputs; ``"all"``, every component does; False,
         none. ``resume=RUN``: continue a run that stopped, with the same items: recorded results
-        are handed back, not computed again. Caching and resuming use the default store unless
-        ``store`` says another (``store=False``: no store at all). ``run_id`` names a new
-        run; ``run_info`` (``target``, ``inputs``, ``options``) is recorded with it.
-        ``check_outputs``: an item whose outputs do not fit their declared types fails with
-        :class:`OutputError` (False: not checked).
+        are handed back, not computed again (items whose inputs differ are refused, unless
+        ``allow_changed_inputs``: then they are computed again); ``retry_failed``: the
+        pipeline's code may have changed since (not its wiring): failed items run again with
+        it, reusing recorded outputs only of nodes whose code did not change. Caching and
+        resuming use the default store unless ``store`` says another (``store=False``: no store
+        at all). ``run_id`` names a new run; ``run_info`` (``target``, ``inputs``,
+        ``options``) is recorded with it. ``check_outputs``: an item whose outputs do not fit
+        their declared types fails with :class:`OutputError` (False: not checked).
         """
         # a list is fed by the consumer; any other iterable (a generator, a file, a queue) may
         # block between items, so a feeder thread pulls it
@@ -205,6 +215,7 @@ class Pipeline:
         chosen, run, recording = self._start(
             self._items(items), engine=engine, backend=backend, resources=resources,
             store=store, cache=cache, resume=resume, run_id=run_id, run_info=run_info,
+            retry_failed=retry_failed, allow_changed_inputs=allow_changed_inputs,
             window=window, ordered=ordered, indexed=indexed, on_error=on_error,
             on_drop=on_drop, deadline=deadline, priority=priority,
             feed=not isinstance(items, Sequence), check_outputs=check_outputs)

@@ -24,7 +24,6 @@ import typer
 from legato.cli.common import Report, RunId, StoreUrl, Target, UsageError, reporting, stderr
 from legato.cli.jsonout import dumps
 from legato.cli.lines import DataFile, DataLines, OnError, write_results
-from legato.cli.records import state
 from legato.engine import Engine
 from legato.errors import InputError, LegatoError
 from legato.loader import load, split_spec
@@ -198,24 +197,37 @@ def resume(
     progress: Progress = None,
     store: StoreUrl = None,
     force: Annotated[bool, typer.Option(
-        "--force", help="Resume a run that looks alive: its process is on another host, or "
-        "was reused.")] = False,
+        "--force", help="Take over a run that another process holds (one on another host, "
+        "which legato cannot check): only when you know that process is gone.")] = False,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="The pipeline's code changed since (a fix): rerun the failed "
+        "items with it, reusing recorded outputs only of nodes whose code did not change. "
+        "Its wiring must be the same.")] = False,
+    allow_changed_inputs: Annotated[bool, typer.Option(
+        "--allow-changed-inputs", help="The data file changed since: compute changed and new "
+        "items again, drop items it no longer has (by default such a resume is refused).")
+    ] = False,
 ) -> None:
     """Continue a run that stopped: killed, cancelled, or with failed items.
 
     Only what has no recorded result is computed (failed items are tried again); the output
     file is written again in full, each item once. The pipeline, data file and options (window,
-    on-error, output) are the ones recorded when legato map started the run.
+    on-error, output) are the ones recorded when legato map started the run. The items must be
+    the ones the run had (else it is refused, naming the first that differs), and one process
+    at a time resumes a run: another one holding it, alive, is named in the refusal.
     """
     with reporting(ctx) as report:
         from legato.store import Store
 
         with Store.open(store) as opened:
             run = opened.run(run_id)
+            if run.status == "ok":
+                stderr.print(f"run {run.id} finished: {run.done} item"
+                             f"{'s' if run.done != 1 else ''} done, nothing to resume")
+                return
             recorded = sum(1 for item in opened.items(run.id) if item.status == "ok")
-        if state(run) == "running" and not force:
-            raise LegatoError(f"run {run.id} is still running (pid {run.pid} on {run.host}); "
-                              "stop it first, or give --force if that process is gone")
+            if force:
+                opened.release(run.id)
         if run.target is None:
             raise LegatoError(f"run {run.id} was not started by legato map (no target recorded);"
                               f" resume it from Python: pipeline.map(items, resume='{run.id}')")
@@ -234,7 +246,8 @@ def resume(
                   window=int(options.get("window", 256)),
                   on_error=OnError(options.get("on_error", OnError.collect.value)),
                   events=events, progress=progress, store=store or True, resume=run.id,
-                  backend=str(options.get("backend", "local")), address=options.get("address"))
+                  backend=str(options.get("backend", "local")), address=options.get("address"),
+                  retry_failed=retry_failed, allow_changed_inputs=allow_changed_inputs)
         _map(pipeline, job, report)
 
 
@@ -273,6 +286,8 @@ class Job:
     store: str | bool
     info: Mapping[str, Any] | None = None
     resume: str | None = None
+    retry_failed: bool = False
+    allow_changed_inputs: bool = False
     backend: str = "local"
     address: str | None = None
 
@@ -301,7 +316,9 @@ def _map(pipeline: Pipeline, job: Job, report: Report) -> None:
             stack.callback(engine.bus.subscribe(EventsFile(stream, run=run_id)))
         results = pipeline.map(lines, window=job.window, on_error="collect", progress=show,
                                engine=engine, store=job.store, resume=job.resume,
-                               run_id=None if job.resume else run_id, run_info=job.info)
+                               run_id=None if job.resume else run_id, run_info=job.info,
+                               retry_failed=job.retry_failed,
+                               allow_changed_inputs=job.allow_changed_inputs)
         stack.callback(_close, results)  # on any exit: cancels what is still in flight
         if job.store is not False:
             report.resume = run_id
