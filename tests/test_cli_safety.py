@@ -1,0 +1,233 @@
+"""Data safety of ``legato map`` and ``legato resume`` (issue 10), as real subprocesses: an
+output never destroys an input, an output file is replaced whole or not at all (the results of
+a run that stopped kept beside it), the README's small example runs on a fresh clone, and
+SIGTERM stops a run as Ctrl-C does: recorded, exit 143, resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import WAIT
+from legato.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+PIPELINES = str(ROOT / "tests" / "fixtures" / "cli_pipelines.py")
+GATED = str(ROOT / "tests" / "fixtures" / "cli_gated.py")
+
+
+def legato(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m legato.cli ARGS`` to completion, its store under ``home``."""
+    environ = {k: v for k, v in os.environ.items() if k != "LEGATO_STORE"}
+    return subprocess.run(
+        [sys.executable, "-m", "legato.cli", *args], capture_output=True, text=True, cwd=cwd,
+        env={**environ, "LEGATO_HOME": str(home)}, timeout=120, check=False)
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"x": 1}\n{"x": 2}\n{"x": 3}\n')
+    return path
+
+
+# -- an output is never an input -----------------------------------------------------------------
+
+
+def _hard_link(data: Path, tmp_path: Path) -> Path:
+    link = tmp_path / "hard.jsonl"
+    os.link(data, link)
+    return link
+
+
+def _symbolic_link(data: Path, tmp_path: Path) -> Path:
+    link = tmp_path / "sub" / "link.jsonl"
+    link.parent.mkdir()
+    link.symlink_to(data)
+    return link
+
+
+def _same_path_spelled_otherwise(data: Path, tmp_path: Path) -> Path:
+    (tmp_path / "sub").mkdir()
+    return tmp_path / "sub" / ".." / data.name
+
+
+@pytest.mark.parametrize("output", [
+    pytest.param(lambda data, tmp_path: data, id="same path"),
+    pytest.param(_same_path_spelled_otherwise, id="same path through .."),
+    pytest.param(_hard_link, id="hard link"),
+    pytest.param(_symbolic_link, id="symbolic link"),
+])
+def test_map_refuses_an_output_that_is_its_data_file_and_touches_nothing(
+    output: Any, data: Path, tmp_path: Path
+) -> None:
+    target = output(data, tmp_path)
+    before = data.read_bytes()
+    done = legato("map", f"{PIPELINES}:add_one", str(data), "-o", str(target), cwd=tmp_path,
+                  home=tmp_path / "home")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"error: -o {target} would overwrite the data file {data}")
+    assert "write the results elsewhere" in done.stderr
+    assert data.read_bytes() == before
+    assert not Path(f"{target}.partial").exists()
+    assert not (tmp_path / "home").exists()  # no run was recorded: nothing started
+
+
+def test_map_refuses_an_events_file_that_is_its_data_file(data: Path, tmp_path: Path) -> None:
+    before = data.read_bytes()
+    done = legato("map", f"{PIPELINES}:add_one", str(data), "--events", str(data),
+                  cwd=tmp_path, home=tmp_path / "home")
+    assert done.returncode == 2
+    assert f"error: --events {data} would overwrite the data file" in done.stderr
+    assert data.read_bytes() == before
+
+
+def test_resume_refuses_an_output_that_is_the_runs_data_file(
+    data: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    first = legato("map", f"{PIPELINES}:add_one", str(data), "-o", str(tmp_path / "out.jsonl"),
+                   cwd=tmp_path, home=home)
+    assert first.returncode == 0, first.stderr
+    run_id = first.stderr.split()[1]
+    before = data.read_bytes()
+    done = legato("resume", run_id, "-o", str(data), cwd=tmp_path, home=home)
+    assert done.returncode == 2
+    assert f"error: -o {data} would overwrite the data file" in done.stderr
+    assert data.read_bytes() == before
+
+
+# -- written beside, then renamed ----------------------------------------------------------------
+
+
+def test_map_creates_the_output_directory(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "deeper" / "out.jsonl"
+    done = legato("map", f"{PIPELINES}:add_one", str(data), "-o", str(out), cwd=tmp_path,
+                  home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    assert [line["output"] for line in jsonl(out)] == [2, 3, 4]
+    assert not Path(f"{out}.partial").exists()
+
+
+def test_a_map_that_stops_leaves_the_previous_output_and_keeps_its_results_beside_it(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"x": 1}\n{"x": 13}\n{"x": 2}\n')  # 13 fails, and --on-error raise stops
+    out = tmp_path / "out.jsonl"
+    out.write_text("the previous results\n")
+    done = legato("map", f"{PIPELINES}:lucky", str(data), "-o", str(out), "--on-error", "raise",
+                  cwd=tmp_path, home=tmp_path / "home")
+    assert done.returncode == 1
+    assert out.read_text() == "the previous results\n"
+    partial = Path(f"{out}.partial")
+    assert jsonl(partial) == [{"index": 0, "output": 2}]
+    assert f"the results written so far are in {partial}; {out} is left as it was" in (
+        done.stderr)
+
+
+def test_a_map_that_finishes_replaces_the_output_whole(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text("the previous results\n")
+    done = legato("map", f"{PIPELINES}:add_one", str(data), "-o", str(out), cwd=tmp_path,
+                  home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    assert jsonl(out) == [{"index": i, "output": i + 2} for i in range(3)]
+    assert not Path(f"{out}.partial").exists()
+
+
+# -- the README's small example ------------------------------------------------------------------
+
+
+def test_the_readme_quickstart_map_runs_on_a_fresh_clone(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"`(legato map examples/quickstart/[^`]*)`", readme)
+    assert found, "the README's small example is gone"
+    command = found[1].split()
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT / "examples" / "quickstart", clone / "examples" / "quickstart")
+    assert not (clone / "out").exists()
+    done = legato(*command[1:], cwd=clone, home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    output = clone / command[command.index("-o") + 1]
+    lines = jsonl(output)
+    count = len((clone / "examples/quickstart/reviews.jsonl").read_text().splitlines())
+    assert [line["index"] for line in lines] == list(range(count))
+    assert all("output" in line for line in lines)
+
+
+# -- SIGTERM -------------------------------------------------------------------------------------
+
+GATE, COUNT = 20, 40  # tests/fixtures/cli_gated.py holds items from GATE on at its gate
+
+
+def test_sigterm_stops_a_map_recorded_and_resumable_with_exit_143(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    data, out, store_path = tmp_path / "items.jsonl", tmp_path / "out.jsonl", tmp_path / "s.db"
+    data.write_text("".join(json.dumps({"x": x, "workdir": str(work)}) + "\n"
+                            for x in range(COUNT)))
+    out.write_text("the previous results\n")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "legato.cli", "map", f"{GATED}:gated", str(data), "-o", str(out),
+         "--store", str(store_path), "--no-progress"], stderr=subprocess.PIPE, text=True)
+    try:
+        run_id = first.stderr.readline().split()[1]  # "run <id>", printed before any item
+        with Store.open(store_path) as store:
+            deadline = time.monotonic() + WAIT
+            while sum(1 for i in store.items(run_id) if i.status == "ok") < GATE:
+                assert first.poll() is None, first.stderr.read()
+                assert time.monotonic() < deadline, "the run never recorded its first items"
+                time.sleep(0.02)  # polling the store, which the run's writer fills
+        first.send_signal(signal.SIGTERM)  # items 0..GATE-1 are done, the rest at the gate
+        stderr = first.stderr.read()
+        assert first.wait(timeout=WAIT) == 143, stderr
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.stderr.close()
+    assert stderr.rstrip().endswith("terminated (SIGTERM)")
+    assert f"legato resume {run_id} continues it" in stderr
+    assert out.read_text() == "the previous results\n"
+    assert [line["index"] for line in jsonl(Path(f"{out}.partial"))] == list(range(GATE))
+    with Store.open(store_path) as store:
+        stopped = store.run(run_id)
+        assert stopped.status == "cancelled"  # said so before it exited: not left "running"
+        assert stopped.finished is not None
+        assert {i.index for i in store.items(run_id) if i.status == "ok"} == set(range(GATE))
+    shown = subprocess.run([sys.executable, "-m", "legato.cli", "show", run_id, "--store",
+                            str(store_path)], capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0].split() == ["run", run_id, "gated", "cancelled"]
+    assert (f"items    {GATE} done, 0 failed, {COUNT - GATE} pending (of {COUNT}); "
+            f"{GATE} items recorded so far") in shown.stdout
+    assert f"legato resume {run_id}" in shown.stdout
+
+    (work / "open").touch()  # the gate opens for the resumed run
+    resumed = subprocess.run([sys.executable, "-m", "legato.cli", "resume", run_id, "--store",
+                              str(store_path), "--no-progress"], capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [line["output"] for line in jsonl(out)] == [f"sq={x * x}" for x in range(COUNT)]
+    assert not Path(f"{out}.partial").exists()
+    calls = [int(x) for x in (work / "calls.log").read_text().split()]
+    assert all(calls.count(x) == 1 for x in range(GATE))  # done before SIGTERM: not again
+    with Store.open(store_path) as store:
+        run = store.run(run_id)
+        assert (run.status, run.done, run.failed) == ("ok", COUNT, 0)
