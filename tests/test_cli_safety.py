@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -176,58 +178,91 @@ def test_the_readme_quickstart_map_runs_on_a_fresh_clone(tmp_path: Path) -> None
 GATE, COUNT = 20, 40  # tests/fixtures/cli_gated.py holds items from GATE on at its gate
 
 
-def test_sigterm_stops_a_map_recorded_and_resumable_with_exit_143(tmp_path: Path) -> None:
+@dataclass
+class Gated:
+    """A ``legato map`` of tests/fixtures/cli_gated.py over COUNT items, started and running
+    with items 0..GATE-1 done and recorded, the rest held at the gate."""
+
+    process: subprocess.Popen[str]
+    run_id: str
+    work: Path  # the fixture's log and gate
+    out: Path  # held "the previous results" before the run
+    store: Path
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "legato.cli", *args, "--store",
+                               str(self.store)], capture_output=True, text=True, timeout=120,
+                              check=False)
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[Gated]:
     work = tmp_path / "work"
     work.mkdir()
     data, out, store_path = tmp_path / "items.jsonl", tmp_path / "out.jsonl", tmp_path / "s.db"
     data.write_text("".join(json.dumps({"x": x, "workdir": str(work)}) + "\n"
                             for x in range(COUNT)))
     out.write_text("the previous results\n")
-    first = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "legato.cli", "map", f"{GATED}:gated", str(data), "-o", str(out),
          "--store", str(store_path), "--no-progress"], stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
     try:
-        run_id = first.stderr.readline().split()[1]  # "run <id>", printed before any item
+        run_id = process.stderr.readline().split()[1]  # "run <id>", printed before any item
         with Store.open(store_path) as store:
             deadline = time.monotonic() + WAIT
             while sum(1 for i in store.items(run_id) if i.status == "ok") < GATE:
-                assert first.poll() is None, first.stderr.read()
+                assert process.poll() is None, process.stderr.read()
                 assert time.monotonic() < deadline, "the run never recorded its first items"
                 time.sleep(0.02)  # polling the store, which the run's writer fills
-        first.send_signal(signal.SIGTERM)  # items 0..GATE-1 are done, the rest at the gate
-        stderr = first.stderr.read()
-        assert first.wait(timeout=WAIT) == 143, stderr
+        yield Gated(process, run_id, work, out, store_path)
     finally:
-        if first.poll() is None:
-            first.kill()
-        first.stderr.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+
+
+def test_sigterm_stops_a_map_recorded_and_resumable_with_exit_143(gated: Gated) -> None:
+    run_id, out = gated.run_id, gated.out
+    assert gated.process.stderr is not None
+    gated.process.send_signal(signal.SIGTERM)  # items 0..GATE-1 are done, the rest at the gate
+    stderr = gated.process.stderr.read()
+    assert gated.process.wait(timeout=WAIT) == 143, stderr
     assert stderr.rstrip().endswith("terminated (SIGTERM)")
     assert f"legato resume {run_id} continues it" in stderr
     assert out.read_text() == "the previous results\n"
     assert [line["index"] for line in jsonl(Path(f"{out}.partial"))] == list(range(GATE))
-    with Store.open(store_path) as store:
+    with Store.open(gated.store) as store:
         stopped = store.run(run_id)
         assert stopped.status == "cancelled"  # said so before it exited: not left "running"
         assert stopped.finished is not None
         assert {i.index for i in store.items(run_id) if i.status == "ok"} == set(range(GATE))
-    shown = subprocess.run([sys.executable, "-m", "legato.cli", "show", run_id, "--store",
-                            str(store_path)], capture_output=True, text=True, timeout=60,
-                           check=False)
+    shown = gated.cli("show", run_id)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[0].split() == ["run", run_id, "gated", "cancelled"]
     assert (f"items    {GATE} done, 0 failed, {COUNT - GATE} pending (of {COUNT}); "
             f"{GATE} items recorded so far") in shown.stdout
     assert f"legato resume {run_id}" in shown.stdout
 
-    (work / "open").touch()  # the gate opens for the resumed run
-    resumed = subprocess.run([sys.executable, "-m", "legato.cli", "resume", run_id, "--store",
-                              str(store_path), "--no-progress"], capture_output=True, text=True,
-                             timeout=120, check=False)
+    (gated.work / "open").touch()  # the gate opens for the resumed run
+    resumed = gated.cli("resume", run_id, "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
     assert [line["output"] for line in jsonl(out)] == [f"sq={x * x}" for x in range(COUNT)]
     assert not Path(f"{out}.partial").exists()
-    calls = [int(x) for x in (work / "calls.log").read_text().split()]
+    calls = [int(x) for x in (gated.work / "calls.log").read_text().split()]
     assert all(calls.count(x) == 1 for x in range(GATE))  # done before SIGTERM: not again
-    with Store.open(store_path) as store:
+    with Store.open(gated.store) as store:
         run = store.run(run_id)
         assert (run.status, run.done, run.failed) == ("ok", COUNT, 0)
+
+
+def test_show_counts_the_items_a_killed_run_recorded(gated: Gated) -> None:
+    gated.process.send_signal(signal.SIGKILL)  # no chance to say anything: left "running"
+    gated.process.wait(timeout=WAIT)
+    shown = gated.cli("show", gated.run_id)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0].split() == ["run", gated.run_id, "gated", "interrupted"]
+    assert (f"items    {GATE} done, 0 failed, {COUNT - GATE} pending (of {COUNT}); "
+            f"{GATE} items recorded so far") in shown.stdout  # the rest wait at the gate
+    assert gated.out.read_text() == "the previous results\n"
