@@ -367,6 +367,31 @@ def test_timeline_png_without_matplotlib_names_the_extra_to_install(
     assert not (tmp_path / "t.png").exists()
 
 
+def test_timeline_refuses_to_write_a_png_to_a_terminal(legato: Cli, failed_run: str) -> None:
+    import pty
+
+    terminal, follower = pty.openpty()  # stdout a terminal, as when typed without -o
+    try:
+        environ = {k: v for k, v in os.environ.items() if k != "LEGATO_STORE"}
+        done = subprocess.run(
+            [sys.executable, "-m", "legato.cli", "timeline", failed_run, "--format", "png"],
+            stdout=follower, stderr=subprocess.PIPE, text=True, cwd=legato.cwd,
+            env={**environ, "LEGATO_HOME": str(legato.home)}, timeout=120, check=False)
+        os.set_blocking(terminal, False)
+        try:
+            shown = os.read(terminal, 1 << 16)
+        except OSError:  # nothing to read
+            shown = b""
+    finally:
+        os.close(follower)
+        os.close(terminal)
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "error: refusing to write a PNG chart (binary data) to the terminal; write it to a "
+        "file with -o timeline.png")
+    assert shown == b""
+
+
 def test_timeline_with_an_unknown_suffix_asks_for_a_format(
     legato: Cli, failed_run: str, tmp_path: Path
 ) -> None:
