@@ -158,7 +158,7 @@ def test_a_map_that_finishes_replaces_the_output_whole(data: Path, tmp_path: Pat
 
 def test_the_readme_quickstart_map_runs_on_a_fresh_clone(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
-    found = re.search(r"`(legato map examples/quickstart/[^`]*)`", readme)
+    found = re.search(r"`(legato\s+map\s+examples/quickstart/[^`]*)`", readme)
     assert found, "the README's small example is gone"
     command = found[1].split()
     clone = tmp_path / "clone"
