@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytest
 
+import legato as legato_package
 from legato.cli import jsonable, parse_inputs
+from legato.cli.failures import exception_type, raising_place
 from legato.errors import SpecError
 from legato.loader import load
 
@@ -506,3 +508,48 @@ def test_parse_inputs_keeps_strings_and_reads_at_files(tmp_path: Path) -> None:
     (tmp_path / "v.json").write_text('{"a": [1, 2]}')
     assert parse_inputs(["x=3", "y=a=b", "z=@@home", f"doc=@{tmp_path / 'v.json'}"]) == {
         "x": "3", "y": "a=b", "z": "@home", "doc": {"a": [1, 2]}}
+
+
+def _traceback(*frames: str, last: str = "ValueError: no") -> str:
+    """A traceback's text with these ``FILE:LINE:FUNCTION`` frames, outermost first."""
+    lines = ["Traceback (most recent call last):"]
+    for frame in frames:
+        path, line, function = frame.rsplit(":", 2)
+        lines += [f'  File "{path}", line {line}, in {function}', "    code()"]
+    return "\n".join([*lines, last])
+
+
+LEGATO_FILE = str(Path(legato_package.__file__).parent / "backends" / "local.py")
+
+
+@pytest.mark.parametrize(("frames", "place"), [
+    pytest.param([f"{LEGATO_FILE}:349:_execute_plain", "/home/ada/agent.py:31:answer"],
+                 "/home/ada/agent.py:31", id="the user's frame, not legato's"),
+    pytest.param([f"{LEGATO_FILE}:349:_execute_plain", "/home/ada/agent.py:31:answer",
+                  "/home/ada/.venv/lib/python3.11/site-packages/numpy/core.py:9:dot"],
+                 "/home/ada/agent.py:31", id="the user's line that called a library"),
+    pytest.param([f"{json.__file__}:346:loads"], f"{json.__file__}:346",
+                 id="no user frame: outside legato"),
+    pytest.param([f"{LEGATO_FILE}:349:_execute_plain", "<dynamic-code>:6:boom"],
+                 "line 6 in boom", id="a function sent by value to a worker process"),
+    pytest.param([f"{LEGATO_FILE}:349:_execute_plain"], f"{LEGATO_FILE}:349",
+                 id="only legato: its innermost frame"),
+])
+def test_raising_place_is_the_innermost_frame_in_user_code(
+    frames: list[str], place: str
+) -> None:
+    assert raising_place(_traceback(*frames)) == place
+
+
+def test_raising_place_is_shown_relative_to_the_pipeline_directory() -> None:
+    text = _traceback("/home/ada/agent/steps/answer.py:4:answer")
+    assert raising_place(text, relative_to=Path("/home/ada/agent")) == "steps/answer.py:4"
+    assert raising_place(None) == ""
+
+
+def test_exception_type_comes_from_the_tracebacks_last_line_or_the_message() -> None:
+    assert exception_type(None, _traceback(last="json.decoder.JSONDecodeError: bad")) == (
+        "JSONDecodeError")
+    assert exception_type("node 'a' (a.py:1) failed on item 3, attempt 1: KeyError: 'k'",
+                          None) == "KeyError"
+    assert exception_type("item 3: data.jsonl:4: not valid JSON", None) == ""

@@ -3,11 +3,13 @@ line, with a count and a few examples, instead of one line per failed item.
 
 The raising line is the innermost frame of the recorded traceback that is in the user's code:
 not in legato itself, not in Python's standard library, not in an installed package
-(``site-packages``), not in frozen or generated code (``<frozen ...>``, ``<string>``). A
-failure whose traceback has no such frame (an error raised by a library, or by legato: a batch
-that returned the wrong number of results) is placed at its innermost frame; one with no
-traceback at all (its inputs did not fit; a cancelled call) has no place. Failed attempts that
-were tried again are counted in their group too, as retried.
+(``site-packages``), not frozen or generated code (``<frozen ...>``, ``<string>``). A failure
+whose traceback has no such frame is placed at its innermost frame of code with no file (a
+function a ``process`` worker received by value runs as ``<dynamic-code>``, with its file's line
+numbers: ``line 6 in boom``), else outside legato (a library), else anywhere (legato itself: a
+batch that returned the wrong number of results). One with no traceback at all (its inputs did
+not fit; a cancelled call) has no place. Failed attempts that were tried again are counted in
+their group too, as retried.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ BEFORE_NODES = "(before any node)"  # where an item failed that no node ran for 
 EXAMPLES = 3  # examples shown per group
 _NODE_PREFIX = re.compile(r"^node '[^']*'(?: \([^)]*\))? failed on item \d+, attempt \d+: ")
 _ITEM_PREFIX = re.compile(r"^item \d+: ")
-_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<function>.+))?')
 _EXCEPTION = re.compile(r"^(?:\w+\.)*(?P<type>[A-Z]\w*)(?::\s|$)")  # pkg.mod.Error: text
 _INDEX = re.compile(r"\[\d+\]")
 
@@ -45,20 +47,24 @@ def headline(error: str | None) -> str:
 
 
 @cache
+def _legato_root() -> str:
+    """legato's own package directory."""
+    return str(Path(__file__).resolve().parents[1]) + os.sep
+
+
+@cache
 def _library_roots() -> tuple[str, ...]:
     """Directories whose code is not the user's: legato's package, the standard library and the
     installed packages of this interpreter."""
-    legato = Path(__file__).resolve().parents[1]
     paths = sysconfig.get_paths()
-    found = {str(legato)} | {os.path.realpath(paths[key]) for key in
-                             ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
-    return tuple(sorted(root.rstrip(os.sep) + os.sep for root in found))
+    found = {os.path.realpath(paths[key]).rstrip(os.sep) + os.sep
+             for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    return tuple(sorted(found | {_legato_root()}))
 
 
 def is_user_code(path: str) -> bool:
     """Whether the frame's file is the user's (see the module docstring); paths recorded on
-    another machine are judged by their look (``site-packages``, ``dist-packages``, a
-    ``legato`` package inside one of those)."""
+    another machine are judged by their look (``site-packages``, ``dist-packages``)."""
     if path.startswith("<"):
         return False
     parts = Path(path).parts
@@ -67,18 +73,51 @@ def is_user_code(path: str) -> bool:
     return not path.startswith(_library_roots())
 
 
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One ``File "...", line N, in function`` line of a traceback."""
+
+    file: str
+    line: int
+    function: str
+
+    def place(self, relative_to: Path | None) -> str:
+        """``file:line`` (relative to ``relative_to`` when under it); for code with no file
+        (a function sent by value to a worker process runs as ``<dynamic-code>``, with the
+        line numbers of its file), ``line N in function``."""
+        if self.file.startswith("<"):
+            return f"line {self.line} in {self.function}" if self.function else self.file
+        path = Path(self.file)
+        if relative_to is not None and path.is_relative_to(relative_to):
+            path = path.relative_to(relative_to)
+        return f"{path}:{self.line}"
+
+
+def frames(traceback: str | None) -> list[Frame]:
+    """The frames of a traceback's text, outermost first (chained tracebacks one after the
+    other, as printed)."""
+    found = []
+    for text in (traceback or "").splitlines():
+        match = _FRAME.match(text)
+        if match:
+            found.append(Frame(match["file"], int(match["line"]), match["function"] or ""))
+    return found
+
+
 def raising_place(traceback: str | None, *, relative_to: Path | None = None) -> str:
-    """``file:line`` where the failure was raised (module docstring); ``""`` when unknown.
-    Files under ``relative_to`` are shown relative to it."""
-    frames = [(match["file"], int(match["line"]))
-              for match in map(_FRAME.match, (traceback or "").splitlines()) if match]
-    if not frames:
+    """Where the failure was raised (module docstring), ``""`` when the traceback has no frame:
+    the innermost frame in the user's files; else in code with no file (``<dynamic-code>``,
+    ``<string>``); else outside legato (a library); else the innermost frame."""
+    found = frames(traceback)
+    if not found:
         return ""
-    user = [frame for frame in frames if is_user_code(frame[0])]
-    path, line = (user or frames)[-1]
-    if relative_to is not None and Path(path).is_relative_to(relative_to):
-        path = str(Path(path).relative_to(relative_to))
-    return f"{path}:{line}"
+    choices = (
+        [f for f in found if is_user_code(f.file)],
+        [f for f in found if f.file.startswith("<") and not f.file.startswith("<frozen")],
+        [f for f in found if not f.file.startswith(_legato_root())],
+        found,
+    )
+    return next(choice for choice in choices if choice)[-1].place(relative_to)
 
 
 def exception_type(error: str | None, traceback: str | None) -> str:

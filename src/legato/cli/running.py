@@ -136,7 +136,8 @@ def map_(
         refuse_overwriting(data, {"-o": output, "--events": events})
         declared = parse_resources(resources)
         pipeline = load(target)
-        count = count_items(Path(data)) if data != "-" and Path(data).is_file() else None
+        counted = not no_store and data != "-" and Path(data).is_file()
+        count = count_items(Path(data)) if counted else None  # recorded: show's pending
         options: dict[str, Any] = {
             "window": window, "on_error": on_error.value,
             "output": None if output is None else str(output.resolve())}
