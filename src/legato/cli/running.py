@@ -55,6 +55,7 @@ from legato.cli.options import (
 )
 from legato.cli.outputs import Replacement, refuse_overwriting
 from legato.cli.records import state
+from legato.engine import Engine
 from legato.errors import InputError, LegatoError
 from legato.loader import load, split_spec
 from legato.pipeline import Pipeline
@@ -279,16 +280,7 @@ def _map(pipeline: Pipeline, job: Job, report: Report) -> None:
         replacement = None if job.output is None else _output(job.output, stack, report)
         out = sys.stdout if replacement is None else replacement.stream
         run_id = job.resume or uuid.uuid4().hex[:12]
-        if job.events is not None:
-            from legato.observe.events_file import EventsFile
-
-            job.events.parent.mkdir(parents=True, exist_ok=True)
-            stream = stack.enter_context(open(job.events, "w", encoding="utf-8", buffering=1))
-            stack.callback(engine.bus.subscribe(EventsFile(stream, run=run_id)))
-        order = None
-        if not job.ordered:
-            order = FinishOrder(run_id)
-            stack.callback(engine.bus.subscribe(order))
+        order = _subscribe(job, engine, stack, run_id)
         results = pipeline.map(lines, window=job.window, ordered=job.ordered,
                                on_error="collect", progress=show, engine=engine,
                                resources=job.resources, store=job.store,
@@ -307,6 +299,23 @@ def _map(pipeline: Pipeline, job: Job, report: Report) -> None:
         stderr.print(f"{done} done, {failed} failed")
         if failed and job.on_error is OnError.collect:
             raise typer.Exit(1)
+
+
+def _subscribe(job: Job, engine: Engine, stack: ExitStack, run_id: str) -> FinishOrder | None:
+    """Subscribe what the job listens to on the engine's bus until the stack closes: the events
+    file (``--events``), and for an unordered job the :class:`FinishOrder` it returns."""
+    if job.events is not None:
+        from legato.observe.events_file import EventsFile
+
+        job.events.parent.mkdir(parents=True, exist_ok=True)
+        stream = open(job.events, "w", encoding="utf-8", buffering=1)  # noqa: SIM115
+        stack.callback(stream.close)  # after the subscriber below is gone (last in, first out)
+        stack.callback(engine.bus.subscribe(EventsFile(stream, run=run_id)))
+    if job.ordered:
+        return None
+    order = FinishOrder(run_id)
+    stack.callback(engine.bus.subscribe(order))
+    return order
 
 
 def _lines(job: Job, source: IO[bytes] | None, *, counted: bool) -> DataLines:
