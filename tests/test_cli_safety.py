@@ -153,6 +153,35 @@ def test_a_map_that_finishes_replaces_the_output_whole(data: Path, tmp_path: Pat
     assert not Path(f"{out}.partial").exists()
 
 
+def test_an_output_through_a_symbolic_link_replaces_the_file_and_keeps_the_link(
+    data: Path, tmp_path: Path
+) -> None:
+    real = tmp_path / "results" / "out.jsonl"
+    real.parent.mkdir()
+    real.write_text("the previous results\n")
+    link = tmp_path / "latest.jsonl"
+    link.symlink_to(real)
+    done = legato("map", f"{PIPELINES}:add_one", str(data), "-o", str(link), cwd=tmp_path,
+                  home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink()
+    assert link.resolve() == real
+    assert [line["output"] for line in jsonl(real)] == [2, 3, 4]
+    assert not Path(f"{real}.partial").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/stdout").exists(), reason="no /dev/stdout here")
+def test_an_output_that_is_not_a_regular_file_is_written_directly(
+    data: Path, tmp_path: Path
+) -> None:
+    done = legato("map", f"{PIPELINES}:add_one", str(data), "-o", "/dev/stdout", cwd=tmp_path,
+                  home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["output"] for line in done.stdout.splitlines()] == [2, 3, 4]
+    assert Path("/dev/stdout").is_symlink()  # never replaced by a file
+    assert not Path("/dev/stdout.partial").exists()
+
+
 # -- the README's small example ------------------------------------------------------------------
 
 

@@ -52,7 +52,8 @@ def refuse_overwriting(data: str, outputs: dict[str, Path | None]) -> None:
                              f"{option} {path / 'out.jsonl'}")
         if data == "-":
             continue
-        for written in (path, partial_path(path)) if option == "-o" else (path,):
+        real = replaceable(path) if option == "-o" else None
+        for written in (path,) if real is None else (path, partial_path(real)):
             if same_file(written, Path(data)):
                 raise UsageError(
                     f"{option} {path} would overwrite the data file {data}, which it is "
@@ -65,15 +66,40 @@ def _elsewhere(path: Path) -> Path:
     return path.with_name(f"{path.stem}.out{path.suffix}")
 
 
+_SPECIAL = ("dev", "proc")  # top directories of device and process files: never replaced
+
+
+def _special(path: Path) -> bool:
+    """Whether an absolute path is under ``/dev`` or ``/proc``."""
+    return len(path.parts) > 1 and path.parts[1] in _SPECIAL
+
+
+def replaceable(target: Path) -> Path | None:
+    """The regular file that writing ``target`` replaces (symbolic links followed), or None when
+    ``target`` is not one (a device, ``/dev/stdout``, a pipe): that is written directly."""
+    real = target.resolve()
+    if _special(Path(os.path.abspath(target))) or _special(real):
+        return None
+    if real.exists() and not real.is_file():
+        return None
+    return real
+
+
 class Replacement:
     """An output file written whole or not at all: :meth:`open` gives the stream to
     ``target.partial`` (parent directories created), :meth:`commit` renames it over ``target``
     (after flushing it to disk); :meth:`close` without a commit keeps the partial file and leaves
-    ``target`` untouched."""
+    ``target`` untouched.
+
+    A symbolic link stays a link: the file it points to is the one replaced. A target that is
+    not a regular file (``/dev/stdout``, anything under ``/dev`` or ``/proc``, a named pipe)
+    cannot be replaced: it is written directly, and ``partial`` is None.
+    """
 
     def __init__(self, target: Path) -> None:
         self.target = target
-        self.partial = partial_path(target)
+        self._real = replaceable(target)
+        self.partial = None if self._real is None else partial_path(self._real)
         self._stream: IO[str] | None = None
 
     @property
@@ -84,18 +110,23 @@ class Replacement:
 
     def open(self) -> IO[str]:
         """Create the parent directories and open the partial file for writing."""
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self._stream = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115 (see close)
+        written = self.target if self.partial is None else self.partial
+        written.parent.mkdir(parents=True, exist_ok=True)
+        self._stream = open(written, "w", encoding="utf-8")  # noqa: SIM115 (see close)
         return self._stream
 
     def commit(self) -> None:
         """Every result is written: put the file in place of ``target`` in one rename, once its
         bytes are on disk (so that a crash never leaves an empty ``target``)."""
         stream = self.stream
+        if self.partial is None:
+            stream.close()
+            return
         stream.flush()
         os.fsync(stream.fileno())
         stream.close()
-        os.replace(self.partial, self.target)
+        assert self._real is not None
+        os.replace(self.partial, self._real)
 
     def close(self) -> None:
         """Close the partial file (kept, unless committed)."""

@@ -334,7 +334,8 @@ def _output(target: Path, stack: ExitStack, report: Report) -> Replacement:
     replacement = Replacement(target)
     replacement.open()
     stack.callback(replacement.close)
-    report.partial = (replacement.partial, target)
+    if replacement.partial is not None:
+        report.partial = (replacement.partial, target)
     return replacement
 
 
