@@ -286,6 +286,7 @@ def test_show_errors_prints_each_failed_attempt_with_its_traceback(
 def test_show_item_lists_that_items_executions(legato: Cli, failed_run: str) -> None:
     shown = legato("show", failed_run, "--item", "3")
     assert shown.returncode == 0, shown.stderr
+    assert "items    4 done, 1 failed\n" in shown.stdout  # the whole run's, not the item's
     header, *lines = table(shown.stdout, "NODE").splitlines()
     assert header.split()[:3] == ["NODE", "ATTEMPT", "STATUS"]
     assert [line.split()[:3] for line in lines] == [

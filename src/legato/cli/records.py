@@ -317,25 +317,18 @@ def show(
         run = opened_store.run(run_id)
         nodes = opened_store.nodes(run.id)
         items = opened_store.items(run.id)
+        counts = item_counts(run, items)  # the whole run's, also under --item
         if item is not None:
             nodes = [r for r in nodes if r.item == item]
             items = [i for i in items if i.index == item]
             if not nodes and not items:
                 raise UsageError(f"run {run.id} has no item {item}")
+        groups = group_failures(_failures(nodes, items), relative_to=_where(run))
         if as_json:
-            summaries = [dataclasses.asdict(row) for row in summarize(nodes)]
-            counts = item_counts(run, items)
-            groups = group_failures(_failures(nodes, items), relative_to=_where(run))
-            typer.echo(json.dumps({
-                "run": run_json(run), "nodes": summaries,
-                "items": {**dataclasses.asdict(counts), "pending": counts.pending},
-                "errors": [{"node": g.node, "type": g.kind, "place": g.place, "items": g.items,
-                            "retried": g.retried,
-                            "examples": [{"item": i, "message": m} for i, m in g.examples]}
-                           for g in groups]}, ensure_ascii=False))
+            typer.echo(json.dumps(_show_json(run, nodes, counts, groups), ensure_ascii=False))
             return
         console = stdout()
-        _header(console, run, item_counts(run, items))
+        _header(console, run, counts)
         console.print()
         if item is not None:
             console.print(_executions(nodes, origin=run.started))
@@ -343,11 +336,23 @@ def show(
             console.print(_node_table(summarize(nodes)))
         else:
             console.print(Text("no node executions recorded", style="dim"))
-        failures = _failures(nodes, items)
         if errors:
             _tracebacks(console, nodes, items)
-        elif failures:
-            _grouped(console, group_failures(failures, relative_to=_where(run)), run=run.id)
+        elif groups:
+            _grouped(console, groups, run=run.id)
+
+
+def _show_json(run: RunRecord, nodes: list[NodeRecord], counts: ItemCounts,
+               groups: list[FailureGroup]) -> dict[str, Any]:
+    """``show --json``: the run, its node rows, its item counts and its error groups."""
+    return {
+        "run": run_json(run),
+        "nodes": [dataclasses.asdict(row) for row in summarize(nodes)],
+        "items": {**dataclasses.asdict(counts), "pending": counts.pending},
+        "errors": [{"node": g.node, "type": g.kind, "place": g.place, "items": g.items,
+                    "retried": g.retried,
+                    "examples": [{"item": i, "message": m} for i, m in g.examples]}
+                   for g in groups]}
 
 
 def _executions(nodes: list[NodeRecord], *, origin: float) -> Table:
