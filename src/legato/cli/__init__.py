@@ -26,7 +26,7 @@ from legato import __version__
 from legato.cli import cache, drawing, housekeeping, records, running, timeline
 from legato.cli.common import Settings, UsageError, error
 from legato.cli.jsonout import dumps, jsonable
-from legato.cli.running import parse_inputs
+from legato.cli.options import parse_inputs
 
 __all__ = ["UsageError", "app", "dumps", "error", "jsonable", "main", "parse_inputs"]
 

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -42,6 +46,37 @@ Json = Annotated[bool, typer.Option("--json", help="JSON lines instead of a tabl
 
 class UsageError(Exception):
     """The command line itself is wrong (exit 2): a malformed --input, a missing data file."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (``kill PID``, a container or a job scheduler stopping the command).
+
+    Raised in the main thread by the handler :func:`terminable` installs, as Ctrl-C raises
+    :class:`KeyboardInterrupt`, of which it is a kind: whatever cleans up after Ctrl-C (the run
+    cancels what is in flight, stops worker processes, records what is done and ends as
+    ``cancelled``, so ``legato resume`` continues it) cleans up after SIGTERM too. The command
+    then exits 143 (128 + SIGTERM), as a process killed by SIGTERM reports itself.
+    """
+
+
+@contextmanager
+def terminable() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` in the main thread (once: a second
+    SIGTERM during the clean-up is ignored; SIGKILL still ends the process). Outside the main
+    thread (no signal handler can be set there) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,11 +126,18 @@ def error(message: str) -> None:
 class Report:
     """What :func:`reporting` adds to an error: ``resume``, the id of a recorded run that the
     command started (set once it started), so that a cancelled or failed command says how to
-    continue it."""
+    continue it; ``partial``, an output file left unfinished (``(partial file, target)``), so
+    that it says where the results written so far are."""
 
     resume: str | None = None
+    partial: tuple[Path, Path] | None = None
 
     def hint(self) -> None:
+        """Print what is left and how to go on, after the error message."""
+        if self.partial is not None:
+            partial, target = self.partial
+            kept = "left as it was" if target.exists() else "not written"
+            stderr.print(f"the results written so far are in {partial}; {target} is {kept}")
         if self.resume is not None:
             stderr.print(f"run {self.resume} stopped; legato resume {self.resume} continues it")
 
@@ -109,6 +151,12 @@ def reporting(ctx: typer.Context) -> Iterator[Report]:
         yield report
     except (typer.Exit, typer.Abort, TyperException):
         raise
+    except Terminated:
+        if debug:
+            traceback.print_exc()
+        report.hint()
+        stderr.print("terminated (SIGTERM)", style="yellow")
+        raise typer.Exit(128 + signal.SIGTERM) from None
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()
