@@ -103,9 +103,10 @@ def test_resume_refuses_an_output_that_is_the_runs_data_file(
     data: Path, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    first = legato("map", f"{PIPELINES}:add_one", str(data), "-o", str(tmp_path / "out.jsonl"),
+    data.write_text('{"x": 1}\n{"x": 13}\n')  # item 1 fails: the run has something to resume
+    first = legato("map", f"{PIPELINES}:lucky", str(data), "-o", str(tmp_path / "out.jsonl"),
                    cwd=tmp_path, home=home)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 1, first.stderr
     run_id = first.stderr.split()[1]
     before = data.read_bytes()
     done = legato("resume", run_id, "-o", str(data), cwd=tmp_path, home=home)
