@@ -265,12 +265,12 @@ def test_sigterm_stops_a_map_recorded_and_resumable_with_exit_143(gated: Gated) 
     assert [line["index"] for line in jsonl(Path(f"{out}.partial"))] == list(range(GATE))
     with Store.open(gated.store) as store:
         stopped = store.run(run_id)
-        assert stopped.status == "cancelled"  # said so before it exited: not left "running"
+        assert stopped.status == "interrupted"  # said so before it exited: not "running"
         assert stopped.finished is not None
         assert {i.index for i in store.items(run_id) if i.status == "ok"} == set(range(GATE))
     shown = gated.cli("show", run_id)
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.splitlines()[0].split() == ["run", run_id, "gated", "cancelled"]
+    assert shown.stdout.splitlines()[0].split() == ["run", run_id, "gated", "interrupted"]
     assert (f"items    {GATE} done, 0 failed, {COUNT - GATE} pending (of {COUNT}); "
             f"{GATE} items recorded so far") in shown.stdout
     assert f"legato resume {run_id}" in shown.stdout

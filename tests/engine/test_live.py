@@ -326,7 +326,7 @@ def test_cancelling_one_handle_ends_that_item_only(
     run.close()
     assert run.wait(WAIT)
     stats = run.stats()
-    assert (stats.failed, stats.done) == (1, 2)
+    assert (stats.cancelled, stats.failed, stats.done) == (1, 0, 2)
 
 
 def test_cancelling_an_arun_task_cancels_its_item_and_not_the_others(
