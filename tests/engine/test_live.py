@@ -608,3 +608,37 @@ def test_a_constructor_that_raises_fails_every_item_at_once_and_other_branches_g
     assert isinstance(error.__cause__, FileNotFoundError)
     assert [r for r in results if not isinstance(r, lg.Failure)] == [
         x * 10 for x in range(1, 200, 2)]
+
+
+# -- a busy model takes its next batch without a round trip ------------------------------------
+
+
+def test_a_busy_batched_model_gets_its_next_batch_queued_behind_the_running_one(
+    engine: lg.Engine, gate: threading.Event
+) -> None:
+    events = Events()
+    engine.bus.subscribe(events)
+    active: list[int] = []
+    most: list[int] = [0]
+
+    @lg.component(batch=lg.Batch(max_size=2, max_wait_ms=60_000), cpus=0)
+    class Model:
+        def __call__(self, xs: list[int]) -> list[int]:
+            active.append(1)
+            most[0] = max(most[0], len(active))
+            gate.wait(WAIT)
+            active.pop()
+            return [x * 3 for x in xs]
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return Model()(x)
+
+    runner = Background(lambda: list(p.map(range(6), engine=engine)))
+    # the first batch runs (held at the gate); the second is already handed to the model's slot
+    events.wait_for(lambda e: isinstance(e, NodeStarted) and e.item == 3)
+    assert len(events.finished()) == 0
+    assert len(events.started()) == 4  # not the third batch: one call waits, no more
+    gate.set()
+    assert runner.result() == [x * 3 for x in range(6)]
+    assert most[0] == 1  # the object never served two batches at once

@@ -84,12 +84,13 @@ def detect_gpus(environ: Mapping[str, str] | None = None) -> tuple[Gpu, ...]:
 class _Slot:
     """One live instance of a class component: its object, or the process that holds it."""
 
-    __slots__ = ("devices", "obj", "worker")
+    __slots__ = ("devices", "lock", "obj", "worker")
 
     def __init__(self, devices: tuple[int, ...]) -> None:
         self.obj: Any = None
         self.worker: WorkerProcess | None = None
         self.devices = devices
+        self.lock = threading.Lock()  # one call at a time; a call queued ahead waits here
 
 
 class LocalBackend:
@@ -249,7 +250,12 @@ class LocalBackend:
         elif executor == "async":
             self._start_async(call, lambda _c, outcome: finish(outcome), target)
         else:
-            self._threads.submit(lambda: finish(_execute(target, call)))
+            def in_turn() -> None:
+                with slot.lock:  # behind the call running on this slot, if one was queued ahead
+                    outcome = _execute(target, call)
+                finish(outcome)
+
+            self._threads.submit(in_turn)
 
     def _worker(self, call: Call, slot: _Slot | None) -> WorkerProcess:
         """The process to run ``call`` in: its slot's, or an idle function worker (or a new one)."""
