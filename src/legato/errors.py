@@ -7,17 +7,31 @@
     │   └── TracingError        a symbolic reference was used as a Python value in a pipeline body
     ├── ConfigError             an option has a bad value (raised where it is declared)
     ├── InputError              a run was given inputs that do not fit the pipeline's input ports
+    ├── UsageError              the ``legato`` command line itself is wrong (exit code 2)
     ├── ComponentError          a component raised or timed out: node, item, attempt; cause chained
-    │   └── ComponentTimeout    the call ran past the component's ``timeout``
+    │   ├── ComponentTimeout    the call ran past the component's ``timeout``
+    │   └── OutputError         a pipeline output does not fit its declared type
     ├── RunError                the run itself could not go on (cancelled, a worker vanished)
-    │   └── RunCancelled        the run was cancelled (Ctrl-C, ``close()``, a cancelled task)
+    │   ├── RunCancelled        the run was cancelled (Ctrl-C, ``close()``, a cancelled task)
+    │   ├── DeadlineExceeded    the item's deadline passed before it finished
+    │   ├── WorkerDied          the process, Ray worker or actor serving a call died
+    │   ├── Stopped             ``legato map --on-error raise``: the first failed item stopped it
+    │   └── SimulationStalled   a simulated run waits for something that can never happen
     ├── StoreError              the run store cannot be opened, read or written
-    └── LoadError               a pipeline file or module failed while it was imported
-        └── SpecError           a ``FILE:PIPELINE`` spec names nothing that can be loaded
+    │   └── Unstorable          a value has no stored form (cannot be pickled, or must not be)
+    ├── LoadError               a pipeline file or module failed while it was imported
+    │   └── SpecError           a ``FILE:PIPELINE`` spec names nothing that can be loaded
+    └── RemoteTraceback         never raised: a worker's traceback text, chained as ``__cause__``
 
 Build-time errors (GraphError, ConfigError) and run-time errors (the rest) are kept apart: a
 GraphError means no node has run. Foreign exceptions are wrapped once, at the boundary where they
-enter legato, with the original chained as ``__cause__``.
+enter legato, with the original chained as ``__cause__``: Ray's errors by the table in
+:mod:`legato.backends.ray_errors`.
+
+Some of these are also importable where they are raised (``legato.backends.workers.WorkerDied``,
+``legato.values.Unstorable``, ``legato.cli.UsageError``...): those names are this module's
+classes, re-exported. A test walks the package and fails on an exception class defined anywhere
+else, or missing from the drawing above.
 """
 
 from __future__ import annotations
@@ -102,6 +116,16 @@ class InputError(LegatoError, ValueError):
         super().__init__(prefix + message)
 
 
+class UsageError(LegatoError):
+    """The ``legato`` command line itself is wrong: a malformed ``--input``, a missing data file,
+    options that contradict each other.
+
+    Who raises it: the CLI's commands, before anything runs. The command prints the message and
+    exits with code 2. What to do: correct the command line as the message says
+    (``legato COMMAND --help`` lists what each option takes).
+    """
+
+
 class ComponentError(LegatoError):
     """A component raised (or timed out) while serving a call.
 
@@ -149,17 +173,77 @@ def _rebuild_component_error(
 
 class ComponentTimeout(ComponentError):
     """A component call ran longer than its ``timeout``; the call was abandoned (or its worker
-    process killed) and the retry policy applies."""
+    process killed) and the retry policy applies.
+
+    Who raises it: the engine, for the item whose call timed out (after the last attempt). What
+    to do: raise the component's ``timeout``, or make the call faster.
+    """
+
+
+class OutputError(ComponentError):
+    """A pipeline output does not fit its declared type.
+
+    Who raises it: the engine, when an item's outputs are read and one does not match the
+    pipeline's return annotation; ``node`` names the component that produced it. What to do:
+    make the component return what the pipeline declares, or declare what it returns.
+    """
 
 
 class RunError(LegatoError):
-    """The run could not go on for a reason that is not one component's failure."""
+    """The run could not go on for a reason that is not one component's failure.
+
+    Who raises it: the engine and the backends (a closed backend, outputs that could not be
+    fetched, Ray's own failures translated at the boundary). The message says what failed.
+    """
 
 
 class RunCancelled(RunError):
     """The run was cancelled: Ctrl-C, ``close()`` on a ``map`` iterator, or a cancelled task.
 
-    Everything in flight was stopped; results already returned stay valid.
+    Everything in flight was stopped; results already returned stay valid. A backend reports a
+    call that was cancelled under it (a Ray task cancelled) with this error too.
+    """
+
+
+class DeadlineExceeded(RunError):
+    """The item's deadline passed before it finished.
+
+    Who raises it: the engine, for an item submitted with a ``deadline``: its queued calls are
+    withdrawn and its in-flight calls cancelled where the executor can. Other items go on. What
+    to do: give the item more time, or lighten the pipeline (smaller batches' ``max_wait``,
+    fewer stages); a server answers such a request with 504.
+    """
+
+
+class WorkerDied(RunError):
+    """The worker serving a call died: a worker process killed, crashed or out of memory, a Ray
+    worker, actor or node lost (or a value the call needed lost with it).
+
+    Who raises it: a backend, as the error of the call's outcome; the engine then applies the
+    component's retry policy (the next attempt gets a fresh worker, a class component's object
+    is built again) and, after the last attempt, fails the item with a
+    :class:`ComponentError` whose ``__cause__`` is this error. What to do: look at why the worker
+    died (memory, a native crash in the component); a backend author raises it whenever the
+    place a call ran is gone, with the underlying error chained.
+    """
+
+
+class Stopped(RunError):
+    """``legato map --on-error raise``: the first failed item stopped the run.
+
+    Who raises it: the CLI's ``map``, with that item's error as the message; the run is
+    recorded as stopped and ``legato resume`` continues it.
+    """
+
+
+class SimulationStalled(RunError):
+    """A simulated run waits for a completion, but nothing could ever wake it.
+
+    Who raises it: :meth:`legato.testing.simulate.SimulatedClock.idle`, when the run loop would
+    block with no simulated call in flight and no timer set. It means a call was handed
+    somewhere other than the simulated backend, or the run waits on a resource no running call
+    will release. What to do: run the engine over the :class:`SimulatedBackend` sharing that
+    clock, and check the capacity given to it.
     """
 
 
@@ -171,6 +255,17 @@ class StoreError(LegatoError):
     store did not write). The message names the database or blob and what to do. A run whose
     recording fails still hands every finished item's result to its caller; the error comes
     when the run ends, and whatever was recorded before it stays consistent.
+    """
+
+
+class Unstorable(StoreError):
+    """The value has no stored form: it cannot be pickled (a lock, an open file), or must not be
+    fetched to be stored (a Ray object reference).
+
+    Who raises it: :mod:`legato.values` when encoding a value (for the store, or a cache key).
+    The store catches it: the node is recorded without its value and is not cached, and the
+    run goes on. What to do, if you meet it: return plain data, dataclasses or pydantic models
+    from components whose outputs you want recorded.
     """
 
 
@@ -191,17 +286,39 @@ class SpecError(LoadError):
     """
 
 
+class RemoteTraceback(LegatoError):
+    """Never raised: the text of a traceback from another process (a worker process, a Ray
+    worker), set as the ``__cause__`` of the component's own exception so that the traceback
+    printed for it shows where, in the worker, it was raised."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\"\"\"\n{self.text}\"\"\""
+
+
 __all__ = [
     "ComponentError",
     "ComponentTimeout",
     "ConfigError",
+    "DeadlineExceeded",
     "GraphError",
     "InputError",
     "LegatoError",
     "LoadError",
+    "OutputError",
     "Problem",
+    "RemoteTraceback",
     "RunCancelled",
     "RunError",
+    "SimulationStalled",
     "SpecError",
+    "Stopped",
+    "StoreError",
     "TracingError",
+    "Unstorable",
+    "UsageError",
+    "WorkerDied",
 ]

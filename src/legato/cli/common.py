@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.exceptions import TyperException
 
-from legato.errors import LegatoError, SpecError
+from legato.errors import LegatoError, SpecError, UsageError  # UsageError re-exported
 
 if TYPE_CHECKING:
     from legato.store import Store
@@ -38,10 +38,6 @@ RunId = Annotated[str, typer.Argument(
     metavar="RUN", help="A run id, or a unique prefix of one (legato runs lists them).")]
 
 Json = Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")]
-
-
-class UsageError(Exception):
-    """The command line itself is wrong (exit 2): a malformed --input, a missing data file."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import IO, Any, NoReturn
 
 from legato.cli.jsonout import jsonable
 from legato.engine import Failure
-from legato.errors import ComponentError, InputError, LegatoError
+from legato.errors import ComponentError, InputError, Stopped  # Stopped re-exported
 
 
 class OnError(enum.StrEnum):
@@ -115,10 +115,6 @@ def failure_record(failure: Failure, data: DataLines, line: int) -> dict[str, An
         message = str(error)
         node = error.node if isinstance(error, ComponentError) else None
     return {"index": failure.index, "error": message, "node": node, "line": line}
-
-
-class Stopped(LegatoError):
-    """``--on-error raise``: the first failed item stopped the run."""
 
 
 def write_results(

@@ -37,13 +37,7 @@ from legato.component import Instance
 from legato.engine.backend import Call, Done, Outcome
 from legato.engine.clock import ManualClock
 from legato.engine.resources import Gpu
-
-
-class SimulationStalled(RuntimeError):
-    """Raised by :meth:`SimulatedClock.idle` when the run loop would wait for a completion but
-    no event is booked and no deadline is set: nothing could ever wake it. It means a call was
-    handed somewhere other than the simulated backend, or the run waits on a resource that no
-    running call will release."""
+from legato.errors import SimulationStalled  # re-exported: raised here
 
 
 class _Event:
