@@ -40,7 +40,11 @@ from dataclasses import dataclass
 
 
 class LegatoError(Exception):
-    """Root of every error legato raises."""
+    """Root of every error legato raises: ``except legato.LegatoError`` catches all of ours.
+
+    Never raised itself; catch a subclass to handle one kind of failure (the tree is drawn in
+    :mod:`legato.errors`).
+    """
 
 
 @dataclass(frozen=True)
