@@ -6,6 +6,7 @@ Write each model or process as a typed :func:`component`, wire components into a
 """
 
 from legato.component import Component, Instance, Port, component
+from legato.constructs import branch, map
 from legato.engine import Engine, Failure, ManualClock, MonotonicClock, RunStats
 from legato.errors import (
     ComponentError,
@@ -26,7 +27,6 @@ from legato.errors import (
 from legato.graph import Graph, Node, Ref
 from legato.options import Batch, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
-from legato.tracing import branch, map
 from legato.usage import report_usage
 
 __version__ = "0.1.0"

@@ -29,7 +29,8 @@ import pickle
 import threading
 from typing import Any
 
-from legato.errors import StoreError, Unstorable  # Unstorable re-exported: raised here
+from legato.errors import StoreError
+from legato.errors import Unstorable as Unstorable  # re-exported: raised here
 
 _MSGPACK, _PICKLE = b"m", b"p"
 _TUPLE, _NDARRAY, _PYDANTIC = 1, 2, 3

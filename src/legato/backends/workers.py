@@ -21,7 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from legato.errors import RemoteTraceback, WorkerDied  # re-exported: raised here
+from legato.errors import RemoteTraceback as RemoteTraceback  # re-exported: raised here
+from legato.errors import WorkerDied as WorkerDied
 
 _STOP = object()
 

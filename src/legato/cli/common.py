@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.text import Text
 from typer.exceptions import TyperException
 
-from legato.errors import LegatoError, SpecError, UsageError  # UsageError re-exported
+from legato.errors import LegatoError, SpecError
+from legato.errors import UsageError as UsageError  # re-exported: raised by the commands
 
 if TYPE_CHECKING:
     from legato.store import Store

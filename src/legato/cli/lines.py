@@ -12,7 +12,8 @@ from typing import IO, Any, NoReturn
 
 from legato.cli.jsonout import jsonable
 from legato.engine import Failure
-from legato.errors import ComponentError, InputError, Stopped  # Stopped re-exported
+from legato.errors import ComponentError, InputError
+from legato.errors import Stopped as Stopped  # re-exported: raised here
 
 
 class OnError(enum.StrEnum):

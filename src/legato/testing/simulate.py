@@ -37,7 +37,7 @@ from legato.component import Instance
 from legato.engine.backend import Call, Done, Outcome
 from legato.engine.clock import ManualClock
 from legato.engine.resources import Gpu
-from legato.errors import SimulationStalled  # re-exported: raised here
+from legato.errors import SimulationStalled as SimulationStalled  # re-exported: raised here
 
 
 class _Event:
