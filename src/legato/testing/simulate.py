@@ -98,7 +98,7 @@ class SimulatedClock(ManualClock):
     def call_at(self, when: float, action: Callable[[], None]) -> _Event:
         """Book ``action`` to run when simulated time reaches ``when``; returns its handle."""
         if math.isnan(when):
-            raise ValueError("an event's time must be a number, got nan")
+            raise ConfigError("an event's time must be a number, got nan")
         event = _Event(when, action)
         with self._lock:
             heapq.heappush(self._events, (when, next(self._seq), event))
@@ -182,8 +182,8 @@ class SimulatedBackend:
         start = self.clock.now()
         length = float(self.duration(call))
         if not length >= 0:  # also refuses nan
-            raise ValueError(f"duration of a call to '{call.component.name}' must be >= 0 "
-                             f"seconds, got {length}")
+            raise ConfigError(f"duration of a call to '{call.component.name}' must be >= 0 "
+                              f"seconds, got {length}")
         end = start + length
         early = None if self.value_at == "end" else self._outcome(call, start, end)
 
