@@ -104,14 +104,19 @@ class TracingError(GraphError):
 class ConfigError(LegatoError, ValueError):
     """An option was given a value it cannot take; raised at once, where it was declared.
 
-    The message names the option, the value given, and what is valid.
+    Who raises it: ``@component(...)``, ``Batch``, ``Retry``, ``Resources`` and the other
+    options when they are built; a backend given a bad address or setting (a Ray cluster that
+    does not answer, or refuses this process). The message names the option, the value given,
+    and what is valid: change it to one of those.
     """
 
 
 class InputError(LegatoError, ValueError):
     """Inputs given to a run do not match the pipeline's input ports (missing, unknown, wrong type).
 
-    Raised before any node of that item runs. In ``map`` it fails only the item it belongs to.
+    Who raises it: ``run``, ``map`` (and the CLI's), before any node of that item runs. In
+    ``map`` it fails only the item it belongs to (``item`` is its index). What to do: give the
+    inputs the pipeline declares (``pipeline.graph.inputs`` lists its ports and types).
     """
 
     def __init__(self, message: str, *, item: int | None = None) -> None:
@@ -136,6 +141,10 @@ class ComponentError(LegatoError):
     Carries ``node`` (the node's name in the graph), ``item`` (the index of the item in ``map``,
     0 for ``run``), ``attempt`` (1-based) and ``location`` (where the node was created). The
     component's own exception is chained as ``__cause__``, with its traceback.
+
+    Who raises it: the engine, once the component's retry policy gives up on that item; other
+    items go on. What to do: read the cause (a worker's traceback is chained under it as a
+    :class:`RemoteTraceback`); fix the component, or retry on that error (``retries=``).
     """
 
     def __init__(
