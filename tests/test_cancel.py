@@ -102,7 +102,8 @@ def cancelled_map(tmp_path_factory: pytest.TempPathFactory) -> Cancelled:
     )
     try:
         wait_until(lambda: (markers / "started-slow1").exists(), "a slow call to start")
-        wait_until(lambda: out.exists() and len(out.read_text().splitlines()) == 2,
+        written = tmp / "out.jsonl.partial"  # where results go until the map is over
+        wait_until(lambda: written.exists() and len(written.read_text().splitlines()) == 2,
                    "the two quick results to be written")
         assert workers_with(token), "no worker process carries the token"
         process.send_signal(signal.SIGINT)
@@ -111,7 +112,8 @@ def cancelled_map(tmp_path_factory: pytest.TempPathFactory) -> Cancelled:
         if process.poll() is None:  # pragma: no cover - only when the test already failed
             process.kill()
             process.wait()
-    output = [json.loads(line) for line in out.read_text().splitlines()]
+    assert not out.exists()  # a map that stopped never puts a half output in place
+    output = [json.loads(line) for line in written.read_text().splitlines()]
     return Cancelled(process.returncode, stderr, output, token)
 
 
@@ -126,7 +128,7 @@ def test_sigint_during_map_leaves_no_process_behind(cancelled_map: Cancelled) ->
                f"processes to exit: {processes_with(cancelled_map.token)}", deadline=5.0)
 
 
-def test_results_written_before_the_cancel_stay_in_the_output_file(
+def test_results_written_before_the_cancel_stay_in_the_partial_output_file(
     cancelled_map: Cancelled,
 ) -> None:
     assert cancelled_map.output == [{"index": 0, "output": "a"}, {"index": 1, "output": "b"}]

@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytest
 
+import legato as legato_package
 from legato.cli import jsonable, parse_inputs
+from legato.cli.failures import exception_type, raising_place
 from legato.errors import SpecError
 from legato.loader import load
 
@@ -185,13 +187,6 @@ def test_map_fails_a_line_that_is_not_utf8_and_runs_the_rest(tmp_path: Path) -> 
     assert bad["error"] == f"{data}:2: not UTF-8 text: invalid start byte at byte 7"
 
 
-def test_map_into_a_missing_directory_names_the_file(data: Path, tmp_path: Path) -> None:
-    out = tmp_path / "absent" / "out.jsonl"
-    done = legato("map", f"{FIXTURE}:lucky", str(data), "-o", str(out))
-    assert done.returncode == 1
-    assert done.stderr == f"error: {out}: No such file or directory\n"
-
-
 def test_map_on_error_skip_leaves_failed_items_out(data: Path, tmp_path: Path) -> None:
     done = legato("map", f"{FIXTURE}:lucky", str(data), "--on-error", "skip")
     assert done.returncode == 0, done.stderr
@@ -234,6 +229,110 @@ def test_map_with_a_missing_data_file_is_a_usage_error(tmp_path: Path) -> None:
     done = legato("map", f"{FIXTURE}:lucky", str(tmp_path / "absent.jsonl"))
     assert done.returncode == 2
     assert "error: no such data file" in done.stderr
+
+
+# -- parity with the Python API: --resources, --cache, --unordered ---------------------------
+
+PARITY = "tests/fixtures/cli_parity.py"
+
+
+def parity_items(path: Path, workdir: Path, count: int = 4) -> Path:
+    path.write_text("".join(json.dumps({"x": x, "workdir": str(workdir)}) + "\n"
+                            for x in range(count)))
+    return path
+
+
+def logged_calls(workdir: Path) -> list[int]:
+    """The x of each call the fixture components made, in order."""
+    log = workdir / "calls.log"
+    return sorted(int(x) for x in log.read_text().split()) if log.exists() else []
+
+
+def test_a_custom_resource_is_declared_with_resources_on_map_and_run(tmp_path: Path) -> None:
+    home = {"LEGATO_HOME": str(tmp_path / "home")}
+    data = parity_items(tmp_path / "data.jsonl", tmp_path)
+    refused = legato("map", f"{PARITY}:transcribed", str(data), env=home)
+    assert refused.returncode == 1
+    assert "asr" in refused.stderr  # the check: a resource nobody declared
+    done = legato("map", f"{PARITY}:transcribed", str(data), "--resources", "asr=1", env=home)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["output"] for line in done.stdout.splitlines()] == [
+        f"text {x}" for x in range(4)]
+    one = legato("run", f"{PARITY}:transcribed", "-i", "x=7", "-i", f"workdir={tmp_path}",
+                 "--resources", "asr=2", env=home)
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout) == "text 7"
+
+
+@pytest.mark.parametrize("given", ["asr", "asr=", "asr=many", "asr=-1", "=1", "asr=nan"])
+def test_a_malformed_resources_option_is_a_usage_error(given: str, tmp_path: Path) -> None:
+    done = legato("run", f"{PARITY}:transcribed", "-i", "x=1", "-i", f"workdir={tmp_path}",
+                  "--resources", given)
+    assert done.returncode == 2
+    assert "error: --resources expects NAME=AMOUNT with AMOUNT a number >= 0" in done.stderr
+
+
+def test_cache_all_answers_every_component_from_the_store(tmp_path: Path) -> None:
+    home = {"LEGATO_HOME": str(tmp_path / "home")}
+    data = parity_items(tmp_path / "data.jsonl", tmp_path)
+    for _ in range(2):
+        done = legato("map", f"{PARITY}:doubled", str(data), "--cache", "all", env=home)
+        assert done.returncode == 0, done.stderr
+        assert [json.loads(line)["output"] for line in done.stdout.splitlines()] == [0, 2, 4, 6]
+    assert logged_calls(tmp_path) == [0, 1, 2, 3]  # the second run computed nothing
+    default = legato("map", f"{PARITY}:doubled", str(data), env=home)
+    assert default.returncode == 0, default.stderr
+    assert logged_calls(tmp_path) == [0, 0, 1, 1, 2, 2, 3, 3]  # not declared cache=True
+
+
+def test_cache_none_computes_even_a_component_declared_cached(tmp_path: Path) -> None:
+    home = {"LEGATO_HOME": str(tmp_path / "home")}
+    data = parity_items(tmp_path / "data.jsonl", tmp_path, count=2)
+    for _ in range(2):
+        assert legato("map", f"{PARITY}:tripled", str(data), env=home).returncode == 0
+    assert logged_calls(tmp_path) == [0, 1]  # declared cache=True: the second run reused it
+    none = legato("map", f"{PARITY}:tripled", str(data), "--cache", "none", env=home)
+    assert none.returncode == 0, none.stderr
+    one = legato("run", f"{PARITY}:tripled", "-i", "x=1", "-i", f"workdir={tmp_path}",
+                 "--cache", "none", env=home)
+    assert (one.returncode, json.loads(one.stdout)) == (0, 3)
+    assert logged_calls(tmp_path) == [0, 0, 1, 1, 1]
+
+
+def test_map_unordered_writes_each_result_as_its_item_finishes(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    written = f"{out}.partial"  # where results go until the run is over
+    data = tmp_path / "data.jsonl"  # item 0 finishes only once item 1's result is written
+    data.write_text(json.dumps({"x": 0, "path": written, "text": '"index": 1'}) + "\n"
+                    + json.dumps({"x": 1, "path": "", "text": ""}) + "\n"
+                    + json.dumps({"x": 2, "path": written, "text": '"index": 1'}) + "\n")
+    done = legato("map", f"{PARITY}:in_turn", str(data), "-o", str(out), "--unordered",
+                  "--no-store")
+    assert done.returncode == 0, done.stderr
+    lines = jsonl(out)
+    assert lines[0] == {"index": 1, "output": 1}
+    assert sorted(lines[1:], key=lambda line: line["index"]) == [
+        {"index": 0, "output": 0}, {"index": 2, "output": 2}]
+
+
+def test_resume_runs_with_the_resources_and_cache_the_run_was_given(tmp_path: Path) -> None:
+    home = {"LEGATO_HOME": str(tmp_path / "home")}
+    (tmp_path / "broken").touch()
+    data = parity_items(tmp_path / "data.jsonl", tmp_path, count=5)
+    out = tmp_path / "out.jsonl"
+    first = legato("map", f"{PARITY}:transcribed", str(data), "-o", str(out), "--resources",
+                   "asr=1", "--cache", "none", "--unordered", env=home)
+    assert first.returncode == 1
+    run_id = first.stderr.split()[1]
+    shown = json.loads(legato("show", run_id, "--json", env=home).stdout)
+    assert shown["run"]["options"] == {
+        "window": 256, "on_error": "collect", "output": str(out), "resources": {"asr": 1.0},
+        "cache": "none", "ordered": False}
+    (tmp_path / "broken").unlink()
+    resumed = legato("resume", run_id, env=home)  # no --resources: the recorded ones
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(line["index"] for line in jsonl(out)) == [0, 1, 2, 3, 4]
+    assert logged_calls(tmp_path) == [0, 1, 2, 3, 3, 4]  # only item 3 again
 
 
 # -- check and graph -------------------------------------------------------------------------
@@ -390,7 +489,6 @@ def test_jsonable_turns_results_into_plain_json_data() -> None:
         "model": Model(name="m", tags={"t"}),
         "path": Path("/tmp/x"),
         3: (1, 2),
-        "other": object,
     }
     assert jsonable(value) == {
         "point": {"x": 1, "y": 2},
@@ -400,7 +498,6 @@ def test_jsonable_turns_results_into_plain_json_data() -> None:
         "model": {"name": "m", "tags": ["t"]},
         "path": "/tmp/x",
         "3": [1, 2],
-        "other": "<class 'object'>",
     }
     json.dumps(jsonable(value))
 
@@ -409,3 +506,48 @@ def test_parse_inputs_keeps_strings_and_reads_at_files(tmp_path: Path) -> None:
     (tmp_path / "v.json").write_text('{"a": [1, 2]}')
     assert parse_inputs(["x=3", "y=a=b", "z=@@home", f"doc=@{tmp_path / 'v.json'}"]) == {
         "x": "3", "y": "a=b", "z": "@home", "doc": {"a": [1, 2]}}
+
+
+def _traceback(*frames: str, last: str = "ValueError: no") -> str:
+    """A traceback's text with these ``FILE:LINE:FUNCTION`` frames, outermost first."""
+    lines = ["Traceback (most recent call last):"]
+    for frame in frames:
+        path, line, function = frame.rsplit(":", 2)
+        lines += [f'  File "{path}", line {line}, in {function}', "    code()"]
+    return "\n".join([*lines, last])
+
+
+LEGATO_FILE = str(Path(legato_package.__file__).parent / "backends" / "local.py")
+
+
+@pytest.mark.parametrize(("frames", "place"), [
+    pytest.param([f"{LEGATO_FILE}:349:_execute_plain", "/home/ada/agent.py:31:answer"],
+                 "/home/ada/agent.py:31", id="the user's frame, not legato's"),
+    pytest.param([f"{LEGATO_FILE}:349:_execute_plain", "/home/ada/agent.py:31:answer",
+                  "/home/ada/.venv/lib/python3.11/site-packages/numpy/core.py:9:dot"],
+                 "/home/ada/agent.py:31", id="the user's line that called a library"),
+    pytest.param([f"{json.__file__}:346:loads"], f"{json.__file__}:346",
+                 id="no user frame: outside legato"),
+    pytest.param([f"{LEGATO_FILE}:349:_execute_plain", "<dynamic-code>:6:boom"],
+                 "line 6 in boom", id="a function sent by value to a worker process"),
+    pytest.param([f"{LEGATO_FILE}:349:_execute_plain"], f"{LEGATO_FILE}:349",
+                 id="only legato: its innermost frame"),
+])
+def test_raising_place_is_the_innermost_frame_in_user_code(
+    frames: list[str], place: str
+) -> None:
+    assert raising_place(_traceback(*frames)) == place
+
+
+def test_raising_place_is_shown_relative_to_the_pipeline_directory() -> None:
+    text = _traceback("/home/ada/agent/steps/answer.py:4:answer")
+    assert raising_place(text, relative_to=Path("/home/ada/agent")) == "steps/answer.py:4"
+    assert raising_place(None) == ""
+
+
+def test_exception_type_comes_from_the_tracebacks_last_line_or_the_message() -> None:
+    assert exception_type(None, _traceback(last="json.decoder.JSONDecodeError: bad")) == (
+        "JSONDecodeError")
+    assert exception_type("node 'a' (a.py:1) failed on item 3, attempt 1: KeyError: 'k'",
+                          None) == "KeyError"
+    assert exception_type("item 3: data.jsonl:4: not valid JSON", None) == ""

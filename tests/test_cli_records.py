@@ -24,6 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = str(ROOT / "tests" / "fixtures" / "cli_records.py")
 
 
+def fixture_line(marker: str) -> str:
+    """``cli_records.py:LINE`` of the one fixture line holding ``marker``, as ``show`` names a
+    raising line (relative to the pipeline file's directory)."""
+    lines = Path(FIXTURE).read_text().splitlines()
+    found = [n for n, text in enumerate(lines, 1) if marker in text]
+    assert len(found) == 1, f"marker {marker!r} on lines {found}"
+    return f"cli_records.py:{found[0]}"
+
+
 class Cli:
     """Runs ``python -m legato.cli`` with ``LEGATO_HOME`` in a temporary directory."""
 
@@ -208,10 +217,59 @@ def test_show_groups_the_errors_and_points_to_the_tracebacks(
 ) -> None:
     shown = legato("show", failed_run)
     errors = shown.stdout.split("\nerrors\n")[1]
-    assert "tally  1 item failed (3): ValueError: 3 is broken" in errors
-    assert "shaky  1 attempt retried: RuntimeError: first try of 1" in errors
+    tally, shaky = fixture_line('raise ValueError("3 is broken")'), fixture_line(
+        'raise RuntimeError(f"first try of {x}")')
+    assert f"tally  ValueError at {tally}: 1 item failed (3)\n      item 3: 3 is broken\n" in (
+        errors)
+    assert (f"shaky  RuntimeError at {shaky}: 2 attempts retried\n"
+            "      item 1: first try of 1\n      item 3: first try of 3\n") in errors
     assert "Traceback" not in shown.stdout
     assert f"legato show {failed_run} --errors" in errors
+
+
+def test_show_groups_failures_by_exception_type_and_raising_line_with_a_few_examples(
+    legato: Cli, tmp_path: Path
+) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"x": x}) + "\n" for x in range(13)))
+    done = legato("map", f"{FIXTURE}:answered", str(data))
+    assert done.returncode == 1
+    shown = legato("show", legato.run_id(done))
+    assert shown.returncode == 0, shown.stderr
+    errors = shown.stdout.split("\nerrors\n")[1].splitlines()
+    assert errors[:4] == [  # five items, one group: a count, which items, three examples
+        f"  answer  ValueError at {fixture_line('raises: ValueError')}: 5 items failed "
+        "(0, 3, 6, 9, 12)",
+        "      item 0: no answer for 0", "      item 3: no answer for 3",
+        "      item 6: no answer for 6"]
+    assert f"  answer  KeyError at {fixture_line('raises: KeyError')}: 1 item failed (4)" in (
+        errors)
+    # raised inside the json module: placed at the user's line that called it
+    assert (f"  answer  JSONDecodeError at {fixture_line('raises: JSONDecodeError')}: 1 item "
+            "failed (5)") in errors
+    assert len([line for line in errors if line.startswith("  answer")]) == 3
+
+
+def test_show_counts_items_pending_after_a_stop_and_after_a_resume(
+    legato: Cli, workdir: Path, tmp_path: Path
+) -> None:
+    (workdir / "broken").touch()
+    data = items(tmp_path / "data.jsonl", workdir, count=5)
+    stopped = legato("map", f"{FIXTURE}:tallied", str(data), "--on-error", "raise",
+                     "--window", "1")  # one item at a time: the stop at item 3 leaves item 4
+    assert stopped.returncode == 1
+    run_id = legato.run_id(stopped)
+    header = legato("show", run_id).stdout
+    assert "items    3 done, 1 failed, 1 pending (of 5)" in header
+    again = legato("resume", run_id)  # item 3 still fails: it stops there again
+    assert again.returncode == 1
+    shown = json.loads(legato("show", run_id, "--json").stdout)["items"]
+    assert shown == {"done": 3, "failed": 1, "pending": 1, "total": 5}
+    (workdir / "broken").unlink()
+    assert legato("resume", run_id).returncode == 0, "the last resume finishes it"
+    shown = json.loads(legato("show", run_id, "--json").stdout)["items"]
+    assert shown == {"done": 5, "failed": 0, "pending": 0, "total": 5}
+    assert "items    5 done, 0 failed\n" in legato("show", run_id).stdout
 
 
 def test_show_errors_prints_each_failed_attempt_with_its_traceback(
@@ -228,6 +286,7 @@ def test_show_errors_prints_each_failed_attempt_with_its_traceback(
 def test_show_item_lists_that_items_executions(legato: Cli, failed_run: str) -> None:
     shown = legato("show", failed_run, "--item", "3")
     assert shown.returncode == 0, shown.stderr
+    assert "items    4 done, 1 failed\n" in shown.stdout  # the whole run's, not the item's
     header, *lines = table(shown.stdout, "NODE").splitlines()
     assert header.split()[:3] == ["NODE", "ATTEMPT", "STATUS"]
     assert [line.split()[:3] for line in lines] == [
@@ -307,6 +366,31 @@ def test_timeline_png_without_matplotlib_names_the_extra_to_install(
     assert "needs matplotlib" in done.stderr
     assert "pip install 'legato[plot]'" in done.stderr
     assert not (tmp_path / "t.png").exists()
+
+
+def test_timeline_refuses_to_write_a_png_to_a_terminal(legato: Cli, failed_run: str) -> None:
+    import pty
+
+    terminal, follower = pty.openpty()  # stdout a terminal, as when typed without -o
+    try:
+        environ = {k: v for k, v in os.environ.items() if k != "LEGATO_STORE"}
+        done = subprocess.run(
+            [sys.executable, "-m", "legato.cli", "timeline", failed_run, "--format", "png"],
+            stdout=follower, stderr=subprocess.PIPE, text=True, cwd=legato.cwd,
+            env={**environ, "LEGATO_HOME": str(legato.home)}, timeout=120, check=False)
+        os.set_blocking(terminal, False)
+        try:
+            shown = os.read(terminal, 1 << 16)
+        except OSError:  # nothing to read
+            shown = b""
+    finally:
+        os.close(follower)
+        os.close(terminal)
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "error: refusing to write a PNG chart (binary data) to the terminal; write it to a "
+        "file with -o timeline.png")
+    assert shown == b""
 
 
 def test_timeline_with_an_unknown_suffix_asks_for_a_format(

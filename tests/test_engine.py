@@ -751,7 +751,7 @@ def test_run_stats_count_done_and_failed(engine: lg.Engine) -> None:
 
 
 def test_run_rejects_a_bad_window_and_error_policy(engine: lg.Engine) -> None:
-    with pytest.raises(ValueError, match="window must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="window must be >= 1 \\(an int\\), got 0"):
         engine.start(evens.graph, [], window=0)
     with pytest.raises(ValueError, match="on_error must be 'raise', 'skip' or 'collect'"):
         engine.start(evens.graph, [], on_error="ignore")  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ def test_bus_is_active_only_while_someone_listens() -> None:
     assert not bus.active
     stop = bus.subscribe(seen.append)
     assert bus.active
-    event = RunStarted("r", "p", 0.0, 0.0)
+    event = RunStarted(run="r", pipeline="p", time=0.0, wall=0.0)
     bus.publish(event)
     stop()
     assert not bus.active

@@ -62,16 +62,17 @@ async def async_in_process(x: int) -> int:
 # -- inline, thread, async ------------------------------------------------------------------
 
 
-def test_inline_runs_on_the_thread_that_drives_the_run(engine: lg.Engine) -> None:
+def test_inline_runs_on_the_engine_loop_thread(engine: lg.Engine) -> None:
     @lg.component(executor="inline")
-    def here(x: int) -> int:
-        return threading.get_ident()
+    def here(x: int) -> str:
+        return threading.current_thread().name
 
     @lg.pipeline
-    def p(x: int) -> int:
+    def p(x: int) -> str:
         return here(x)
 
-    assert p.run(x=1, engine=engine) == threading.get_ident()
+    assert p.run(x=1, engine=engine) == "legato-engine"
+    assert list(p.map([1, 2], engine=engine)) == ["legato-engine"] * 2
 
 
 def test_thread_runs_on_a_worker_thread(engine: lg.Engine) -> None:
@@ -376,7 +377,7 @@ def test_closing_the_backend_stops_its_worker_processes() -> None:
     assert alive(pid)
     engine.close()
     assert not alive(pid)
-    with pytest.raises(lg.RunError, match="the local backend is closed"):
+    with pytest.raises(lg.RunError, match="the engine is closed; create a new engine"):
         p.run(x=2, engine=engine)
 
 

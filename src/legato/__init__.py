@@ -7,8 +7,18 @@ Write each model or process as a typed :func:`component`, wire components into a
 
 from legato.component import Component, Instance, Port, component
 from legato.constructs import branch, map
-from legato.engine import Engine, Failure, ManualClock, MonotonicClock, RunStats
+from legato.engine import (
+    Dropped,
+    Engine,
+    Failure,
+    ItemHandle,
+    ManualClock,
+    MonotonicClock,
+    Run,
+    RunStats,
+)
 from legato.errors import (
+    BuildError,
     ComponentError,
     ComponentTimeout,
     ConfigError,
@@ -25,7 +35,7 @@ from legato.errors import (
     WorkerDied,
 )
 from legato.graph import Graph, Node, Ref
-from legato.options import Batch, RateLimit, Resources, Retry
+from legato.options import Batch, Block, Fifo, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
 from legato.usage import report_usage
 
@@ -33,17 +43,22 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch",
+    "Block",
+    "BuildError",
     "Component",
     "ComponentError",
     "ComponentTimeout",
     "ConfigError",
     "DeadlineExceeded",
+    "Dropped",
     "Engine",
     "Failure",
+    "Fifo",
     "Graph",
     "GraphError",
     "InputError",
     "Instance",
+    "ItemHandle",
     "LegatoError",
     "ManualClock",
     "MonotonicClock",
@@ -56,6 +71,7 @@ __all__ = [
     "Ref",
     "Resources",
     "Retry",
+    "Run",
     "RunCancelled",
     "RunError",
     "RunStats",

@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import hashlib
 import inspect
+import itertools
 import re
 import sys
 import typing
@@ -30,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, Unpack, get_type_hints, overload
 
 from legato import types as port_types
-from legato.errors import ConfigError
+from legato.errors import BuildError, ConfigError
+from legato.fingerprint import code_digest
 from legato.options import (
     ComponentOptions,
     Executor,
@@ -198,9 +200,16 @@ class Component:
                 "be found from its module (a class defined inside a function, with "
                 "'from __future__ import annotations'?); define it at module level")
         self.init_signature = inspect.signature(target) if self.is_class else None
+        self.uid = next(_UIDS)
         self.inputs, self.outputs = self._item_ports()
         self.__doc__ = target.__doc__
         self.__wrapped__ = target
+
+    @property
+    def component(self) -> Component:
+        """Itself: a component and an :class:`Instance` both answer ``.component``, so code
+        that takes either (a node's target) never asks which it holds."""
+        return self
 
     # -- ports ------------------------------------------------------------------------------
 
@@ -249,14 +258,15 @@ class Component:
 
     def fingerprint(self) -> str:
         """A hash of the code, ``version`` and ``weights``: changes when the component's
-        behaviour may (part of every cache key and of a run's graph fingerprint)."""
+        behaviour may (part of every cache key and of a run's graph fingerprint).
+
+        The code is its normalised source and that of the functions and classes of its module it
+        uses (:func:`legato.fingerprint.code_digest`): not the file's path, the module's name or
+        line numbers, so a moved file, a second checkout, or a file loaded by path instead of
+        imported keeps its fingerprint."""
         found = self._fingerprint
         if found is None:
-            try:
-                source = inspect.getsource(self.target)
-            except (OSError, TypeError):
-                source = self.qualname
-            text = f"{self.qualname}\0{source}\0{self.options.version}\0{self.options.weights}"
+            text = f"{code_digest(self.target)}\0{self.options.version}\0{self.options.weights}"
             found = self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
         return found
 
@@ -276,6 +286,9 @@ class Component:
 
     def __repr__(self) -> str:
         return f"<component {self.name} ({self.qualname})>"
+
+
+_UIDS = itertools.count(1)  # a component's or instance's id in this process, never reused
 
 
 class Instance:
@@ -298,6 +311,7 @@ class Instance:
         self.component = component
         self.args = args
         self.kwargs = kwargs
+        self.uid = next(_UIDS)
         self._object: Any = None
         self._key: str | None = None
 
@@ -306,8 +320,15 @@ class Instance:
         return self.component.name
 
     def build(self) -> Any:
-        """Construct the user's object (runs ``__init__``: loads the model)."""
-        return self.component.target(*self.args, **self.kwargs)
+        """Construct the user's object (runs ``__init__``: loads the model). A constructor that
+        raises is reported as :class:`BuildError` (the cause chained), so the engine can tell a
+        model that cannot be built from a call that failed."""
+        try:
+            return self.component.target(*self.args, **self.kwargs)
+        except Exception as exc:
+            cls = getattr(self.component.target, "__qualname__", self.component.name)
+            raise BuildError(f"{cls}.__init__ raised {type(exc).__name__}: {exc}",
+                             component=self.component.name) from exc
 
     def fingerprint(self) -> str:
         """The component's fingerprint with the constructor arguments: ``Embed("a")`` and
@@ -409,6 +430,13 @@ def component(
     - ``executor``: ``inline`` (on the scheduler's thread, for cheap functions), ``thread``,
       ``process`` (a warm worker process), ``async`` (one event loop). Default: ``async`` for
       ``async def``, else ``thread``.
+    - ``queue``: what this component's waiting calls do when more arrive (for streams):
+      ``"fifo"`` (default, unbounded), ``"latest"`` (a newer item's call replaces older waiting
+      ones: stale data dropped), ``lg.Fifo(n)`` (bounded, the oldest dropped past n),
+      ``"block"``/``lg.Block(n)`` (the run takes no new items while n calls wait).
+    - ``max_age`` (seconds): an item older than this (from its submission, or its source
+      timestamp) when its call would start is dropped, not run. Drops end the item as
+      ``lg.Dropped`` and are counted per component in ``run.stats()``.
     """
 
     def wrap(fn: Callable[..., Any]) -> Component:

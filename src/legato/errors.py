@@ -7,13 +7,15 @@
     │   └── TracingError        a symbolic reference was used as a Python value in a pipeline body
     ├── ConfigError             an option has a bad value (raised where it is declared)
     ├── InputError              a run was given inputs that do not fit the pipeline's input ports
+    ├── OutputError             an item's output does not fit the pipeline's declared type, or
+    │                           (CLI) has no JSON form: that item fails, the others go on
     ├── UsageError              the ``legato`` command line itself is wrong (exit code 2)
     ├── ComponentError          a component raised or timed out: node, item, attempt; cause chained
     │   ├── ComponentTimeout    the call ran past the component's ``timeout``
-    │   └── OutputError         a pipeline output does not fit its declared type
+    │   └── BuildError          a class component's constructor raised: its items fail fast
     ├── RunError                the run itself could not go on (cancelled, a worker vanished)
-    │   ├── RunCancelled        the run was cancelled (Ctrl-C, ``close()``, a cancelled task)
-    │   ├── DeadlineExceeded    the item's deadline passed before it finished
+    │   ├── RunCancelled        the run or one item was cancelled (Ctrl-C, ``close()``, a task)
+    │   ├── DeadlineExceeded    an item's deadline passed before it finished
     │   ├── WorkerDied          the process, Ray worker or actor serving a call died
     │   ├── Stopped             ``legato map --on-error raise``: the first failed item stopped it
     │   └── SimulationStalled   a simulated run waits for something that can never happen
@@ -22,6 +24,9 @@
     ├── LoadError               a pipeline file or module failed while it was imported
     │   └── SpecError           a ``FILE:PIPELINE`` spec names nothing that can be loaded
     └── RemoteTraceback         never raised: a worker's traceback text, chained as ``__cause__``
+
+    KeyboardInterrupt           Python's: Ctrl-C
+    └── Terminated              SIGTERM arrived: a command cleans up as after Ctrl-C (exit 143)
 
 Build-time errors (GraphError, ConfigError) and run-time errors (the rest) are kept apart: a
 GraphError means no node has run. Foreign exceptions are wrapped once, at the boundary where they
@@ -125,6 +130,46 @@ class InputError(LegatoError, ValueError):
         super().__init__(prefix + message)
 
 
+class OutputError(LegatoError, TypeError):
+    """What an item gives back does not fit the pipeline's output ports (the mirror of
+    :class:`InputError`): a value whose type is not the declared one, or, in the command line's
+    JSON output, a value with no JSON form.
+
+    Who raises it: a run, as the item's error, when the item's outputs are assembled (unless
+    ``check_outputs=False``); ``legato map`` writes it as that item's failure line. Carries
+    ``item``, ``output`` (the output's name), ``node`` (the node that produced the value, None
+    when not known) and ``location``. What to do: fix the component, or the annotation it
+    breaks; ``check_outputs=False`` skips the check. Not a :class:`ComponentError`: no call
+    failed and nothing is retried (the same call would give the same value).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        item: int | None = None,
+        output: str | None = None,
+        node: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        self.item = item
+        self.output = output
+        self.node = node
+        self.location = location
+        self.detail = message
+        prefix = f"item {item}: " if item is not None else ""
+        super().__init__(prefix + message)
+
+    def __reduce__(self) -> tuple[object, ...]:  # keep keyword fields across pickling
+        return (_rebuild_output_error,
+                (self.detail, self.item, self.output, self.node, self.location))
+
+
+def _rebuild_output_error(message: str, item: int | None, output: str | None,
+                          node: str | None, location: str | None) -> OutputError:
+    return OutputError(message, item=item, output=output, node=node, location=location)
+
+
 class UsageError(LegatoError):
     """The ``legato`` command line itself is wrong: a malformed ``--input``, a missing data file,
     options that contradict each other.
@@ -193,13 +238,31 @@ class ComponentTimeout(ComponentError):
     """
 
 
-class OutputError(ComponentError):
-    """A pipeline output does not fit its declared type.
+class BuildError(ComponentError):
+    """A class component's constructor (``__init__``: loading a model) raised.
 
-    Who raises it: the engine, when an item's outputs are read and one does not match the
-    pipeline's return annotation; ``node`` names the component that produced it. What to do:
-    make the component return what the pipeline declares, or declare what it returns.
+    Raised where the object is built (in the worker) and reported for the call that needed it.
+    Once a constructor has failed (after its retries), every item that needs that component
+    fails at once with this error, chained to the original, instead of building it again
+    per item; the other branches of the graph go on. What to do: fix the constructor (a
+    missing file, a wrong argument), then ``legato resume RUN --retry-failed``.
     """
+
+    def __init__(self, message: str, *, component: str = "", node: str = "",
+                 item: int = 0, attempt: int = 1, location: str | None = None) -> None:
+        self.component = component
+        super().__init__(message, node=node or component, item=item, attempt=attempt,
+                         location=location)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_build_error, (self.detail, self.component, self.node, self.item,
+                                       self.attempt, self.location))
+
+
+def _rebuild_build_error(message: str, component: str, node: str, item: int, attempt: int,
+                         location: str | None) -> BuildError:
+    return BuildError(message, component=component, node=node, item=item, attempt=attempt,
+                      location=location)
 
 
 class RunError(LegatoError):
@@ -219,13 +282,21 @@ class RunCancelled(RunError):
 
 
 class DeadlineExceeded(RunError):
-    """The item's deadline passed before it finished.
+    """An item's deadline (``deadline=`` seconds from its submission) passed before it finished.
 
-    Who raises it: the engine, for an item submitted with a ``deadline``: its queued calls are
-    withdrawn and its in-flight calls cancelled where the executor can. Other items go on. What
-    to do: give the item more time, or lighten the pipeline (smaller batches' ``max_wait``,
-    fewer stages); a server answers such a request with 504.
+    Raised for that item only: its waiting calls never start, its running calls are cancelled
+    where the executor can (a process is killed, an async task cancelled; a thread cannot be
+    stopped: it runs on and holds its slot until it ends). Other items are untouched. What to
+    do: give the item more time, or make the pipeline faster (batching, more instances).
     """
+
+    def __init__(self, message: str, *, item: int = 0, deadline: float = 0.0) -> None:
+        self.item = item
+        self.deadline = deadline
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (DeadlineExceeded, (self.args[0],), {"item": self.item, "deadline": self.deadline})
 
 
 class WorkerDied(RunError):
@@ -312,7 +383,20 @@ class RemoteTraceback(LegatoError):
         return f"\n\"\"\"\n{self.text}\"\"\""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (``kill PID``, a container or a job scheduler stopping the command).
+
+    Raised in the main thread by the handler :func:`legato.cli.common.terminable` installs, as
+    Ctrl-C raises :class:`KeyboardInterrupt`, of which it is a kind (not a LegatoError:
+    ``except Exception`` must not swallow it): whatever cleans up after Ctrl-C (the run
+    cancels what is in flight, stops worker processes, records what is done and ends as
+    ``cancelled``, so ``legato resume`` continues it) cleans up after SIGTERM too. The command
+    then exits 143 (128 + SIGTERM), as a process killed by SIGTERM reports itself.
+    """
+
+
 __all__ = [
+    "BuildError",
     "ComponentError",
     "ComponentTimeout",
     "ConfigError",
@@ -330,6 +414,7 @@ __all__ = [
     "SpecError",
     "Stopped",
     "StoreError",
+    "Terminated",
     "TracingError",
     "Unstorable",
     "UsageError",

@@ -9,7 +9,8 @@ which stays stable while the engine's modules move.
 next, on which slot, with which GPUs, retries, timeouts). The whole protocol:
 
 - :class:`Backend`: ``capacity()``, ``gpus()``, ``submit(call, done)``, ``cancel(call)``,
-  ``evict(target, slot)``, ``close()``; see :mod:`legato.engine.backend` for each verb's rules.
+  ``evict(target, slot)``, ``close()``; see :mod:`legato.engine.backend` for each verb's rules
+  (``cancel`` returns False when the call cannot be stopped and runs on, as a thread does).
 - :class:`Call`: one attempt at one node for one item, or for a batch (``call.batch``); its
   ``target`` is a component or a class component's :class:`~legato.Instance` (build it once per
   ``call.slot`` and keep it warm), ``kwargs`` its inputs, ``devices`` the GPUs it may use.
@@ -42,7 +43,12 @@ event. :data:`Event` is their union, :data:`Subscriber` a subscriber's type.
 - :class:`NodeQueued`, :class:`NodeStarted`, :class:`NodeFinished`, :class:`NodeFailed`: a
   node's call waited for its turn, began, succeeded, failed.
 - :class:`CacheHit`: a node's outputs were reused (cache, or a resumed run's record).
-- :class:`ItemFinished`: an item ended, with its result or its error.
+- :class:`ItemFinished`: an item ended, with its result or its error; :class:`ItemDropped`:
+  an item ended without one, by policy (replaced by a newer one, a full queue, too old).
+- :class:`BatchFormed`: calls to a batched component were sent together (how many, and why
+  then); :class:`AdmissionWaited`: a call could not start at once (what it waits for).
+- :class:`InstanceBuilt`, :class:`InstanceEvicted`: a class component's slot built its object,
+  dropped it.
 """
 
 from __future__ import annotations
@@ -58,9 +64,14 @@ from legato.engine.backend import (
 )
 from legato.engine.clock import Clock, ManualClock, MonotonicClock
 from legato.engine.events import (
+    AdmissionWaited,
+    BatchFormed,
     CacheHit,
     Event,
     EventBus,
+    InstanceBuilt,
+    InstanceEvicted,
+    ItemDropped,
     ItemFinished,
     NodeFailed,
     NodeFinished,
@@ -81,7 +92,9 @@ from legato.errors import (
 
 __all__ = [
     "IN_PROCESS",
+    "AdmissionWaited",
     "Backend",
+    "BatchFormed",
     "CacheHit",
     "Call",
     "Clock",
@@ -90,6 +103,9 @@ __all__ = [
     "Event",
     "EventBus",
     "Gpu",
+    "InstanceBuilt",
+    "InstanceEvicted",
+    "ItemDropped",
     "ItemFinished",
     "ManualClock",
     "MonotonicClock",

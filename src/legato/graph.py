@@ -286,7 +286,12 @@ class Graph:
     def fingerprint(self) -> str:
         """A hash of the wiring and of every component's fingerprint (code, version, weights,
         constructor arguments): the same for the same pipeline in any process, different when
-        anything that may change a result changes. A resumed run must match it."""
+        anything that may change a result changes. A resumed run must match it.
+
+        Nothing in it names a place: node ids are names from the pipeline body, constants are
+        their values (or type names), components count by their code
+        (:mod:`legato.fingerprint`), so the pipeline loaded by path or imported as a module,
+        from any directory, has one fingerprint."""
         parts = [self.name, ",".join(port.name for port in self.inputs)]
         for path, node in self.walk():
             target = node.target.fingerprint() if node.target is not None else node.kind

@@ -170,6 +170,52 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Fifo:
+    """A component's waiting calls form a bounded first-in, first-out queue: past ``size``
+    waiting calls, the oldest item's call is dropped (its item ends as ``Dropped``, counted)."""
+
+    size: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise ConfigError(f"Fifo(size) needs an int >= 1, got {self.size!r}")
+
+
+@dataclass(frozen=True)
+class Block:
+    """Backpressure: while ``size`` calls wait for this component, the run takes no new items
+    (a feeding source is not pulled) until one starts."""
+
+    size: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise ConfigError(f"Block(size) needs an int >= 1, got {self.size!r}")
+
+
+Queue = Literal["fifo", "latest"] | Fifo | Block
+"""What a component's waiting calls do when more arrive: ``"fifo"`` (unbounded, the default),
+``"latest"`` (a newer item's call replaces the waiting calls of older items: stale data is
+dropped), ``Fifo(n)`` (bounded; the oldest is dropped past n), ``Block(n)`` or ``"block"``
+(the run stops taking items while n calls wait)."""
+
+QUEUE_NAMES = ("fifo", "latest", "block")
+
+
+def parse_queue(value: object) -> Queue:
+    """``"fifo"``, ``"latest"``, ``"block"`` (= ``Block(1)``), ``Fifo(n)`` or ``Block(n)``;
+    ConfigError naming the valid values otherwise."""
+    if isinstance(value, Fifo | Block):
+        return value
+    if value == "block":
+        return Block(1)
+    if value in ("fifo", "latest"):
+        return value
+    raise ConfigError(f"queue must be 'fifo', 'latest', 'block', lg.Fifo(n) or lg.Block(n); "
+                      f"got {value!r}")
+
+
+@dataclass(frozen=True)
 class Options:
     """Everything declared on a component besides its code. Validated when declared."""
 
@@ -184,6 +230,8 @@ class Options:
     version: str = ""
     weights: str = ""
     executor: Executor = "thread"
+    queue: Queue = "fifo"
+    max_age: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.instances, bool) or not isinstance(self.instances, int):
@@ -195,6 +243,9 @@ class Options:
                               f"({self.min_instances}, {self.instances})")
         if self.timeout is not None:
             _positive("timeout", self.timeout)
+        if self.max_age is not None:
+            _positive("max_age", self.max_age)
+        parse_queue(self.queue)
         if self.executor not in EXECUTORS:
             raise ConfigError(
                 f"executor must be one of {', '.join(EXECUTORS)}; got {self.executor!r}"
@@ -228,6 +279,8 @@ class ComponentOptions(TypedDict, total=False):
     version: str
     weights: str
     executor: Executor
+    queue: Queue | str
+    max_age: float
 
 
 def build_options(
@@ -247,6 +300,8 @@ def build_options(
     version: str | None = None,
     weights: str | None = None,
     executor: Executor | None = None,
+    queue: Queue | str | None = None,
+    max_age: float | None = None,
 ) -> Options:
     base = base or Options()
     res = base.resources
@@ -292,6 +347,8 @@ def build_options(
         version=base.version if version is None else version,
         weights=base.weights if weights is None else weights,
         executor=base.executor if executor is None else executor,
+        queue=base.queue if queue is None else parse_queue(queue),
+        max_age=base.max_age if max_age is None else max_age,
     )
 
 

@@ -1,99 +1,35 @@
 """``@pipeline``: the user's function, traced once into a graph, and the ways to run it.
 
-A :class:`Pipeline` is what users hold: ``check()``, ``run()``, ``arun()``, ``map()``, and the
-graph's drawings. Running needs an engine; unless one is passed (``engine=``), a process-wide
-engine over the local backend is created on first use and closed at exit, so class components
-stay warm from one run to the next. ``backend="ray"`` does the same over the Ray backend (one
-engine per address: ``"ray"`` for a local Ray instance, or the cluster this process is already
-connected to; ``"ray:auto"``, ``"ray:HOST:PORT"`` or ``"ray://HOST:PORT"`` to join one).
+A :class:`Pipeline` is what users hold: ``check()``, ``run()``, ``arun()``, ``map()``,
+``open()``, and the graph's drawings. Which engine runs it is :mod:`legato.engines`' choice
+(``engine=``, ``backend=``, or the process-wide default); each run method is a thin consumer of
+the engine's run handle: ``run`` submits one item and waits on its handle, ``map`` feeds many and
+yields their results.
 
 Run options share the keyword namespace with the pipeline's inputs; the reserved names are
-``backend``, ``engine``, ``resources``, ``store`` and ``cache``. A pipeline with an input of
-such a name takes its inputs as one mapping instead: ``p.run({"engine": "v8"})``.
+``backend``, ``engine``, ``resources``, ``store``, ``cache``, ``deadline`` and ``priority``. A
+pipeline with an input of such a name takes its inputs as one mapping instead:
+``p.run({"engine": "v8"})``.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import functools
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from legato import draw
-from legato.backends.local import LocalBackend
+from legato import draw, engines
 from legato.check import problems as graph_problems
 from legato.component import TRACER, caller_location
-from legato.engine import Backend, Engine, Failure, OnError, Run
-from legato.engine.backend import values_of
-from legato.errors import ConfigError, GraphError, InputError, Problem, TracingError
+from legato.engine import Backend, Engine, Failure, OnDrop, OnError, Run
+from legato.engines import default_engine, ray_address, ray_engine
+from legato.errors import GraphError, InputError, Problem, TracingError
 from legato.graph import Graph
 from legato.tracing import trace
 
 if TYPE_CHECKING:
     from legato.store.session import CacheArg, Recording, StoreArg
-
-_engine_lock = threading.Lock()
-_default_engine: Engine | None = None
-
-
-def default_engine() -> Engine:
-    """The process-wide engine over the local backend (created on first use)."""
-    global _default_engine
-    with _engine_lock:
-        if _default_engine is None:
-            _default_engine = Engine(LocalBackend())
-            atexit.register(_close_default_engine)
-        return _default_engine
-
-
-def _close_default_engine() -> None:
-    global _default_engine
-    with _engine_lock:
-        engine, _default_engine = _default_engine, None
-    if engine is not None:
-        engine.close()
-
-
-_ray_engines: dict[str | None, Engine] = {}
-
-
-def ray_engine(address: str | None = None) -> Engine:
-    """The process-wide engine over a Ray backend at ``address`` (see
-    :class:`~legato.backends.ray.RayBackend`), created on first use and closed at exit."""
-    with _engine_lock:
-        engine = _ray_engines.get(address)
-        if engine is None:
-            from legato.backends.ray import RayBackend
-
-            engine = _ray_engines[address] = Engine(RayBackend(address))
-            if len(_ray_engines) == 1:  # after Ray's own exit hook, so it runs before it
-                atexit.register(_close_ray_engines)
-        return engine
-
-
-def _close_ray_engines() -> None:
-    with _engine_lock:
-        engines = list(_ray_engines.values())
-        _ray_engines.clear()
-    for engine in engines:
-        engine.close()
-
-
-def ray_address(backend: str) -> str | None:
-    """The Ray address a ``backend`` string names: ``"ray"`` -> None (a local instance),
-    ``"ray:auto"`` -> ``"auto"``, ``"ray:HOST:PORT"`` -> ``"HOST:PORT"``, ``"ray://HOST:PORT"``
-    as it is. Raises ConfigError for a string that names no backend."""
-    if backend == "ray":
-        return None
-    if backend.startswith("ray://"):
-        return backend
-    if backend.startswith("ray:") and len(backend) > 4:
-        return backend[4:]
-    raise ConfigError(f"backend must be 'local', 'ray', 'ray:auto', 'ray:HOST:PORT', "
-                      f"'ray://HOST:PORT' or a Backend object, got {backend!r}")
-
 
 class Pipeline:
     """A traced pipeline: an immutable graph plus the ways to check, draw and run it."""
@@ -166,20 +102,9 @@ class Pipeline:
 
     # -- running --------------------------------------------------------------------------------
 
-    def _engine(self, engine: Engine | None, backend: str | Backend | None) -> Engine:
-        if engine is not None and backend is not None:
-            raise ConfigError("pass engine= or backend=, not both")
-        if engine is not None:
-            return engine
-        if backend is None or backend == "local":
-            return default_engine()
-        if isinstance(backend, str):
-            return ray_engine(ray_address(backend))
-        return Engine(backend)
-
     def _start(
         self,
-        items: Iterable[Mapping[str, Any]],
+        items: Iterable[Mapping[str, Any]] | None,
         *,
         engine: Engine | None,
         backend: str | Backend | None,
@@ -189,25 +114,24 @@ class Pipeline:
         resume: str | None = None,
         run_id: str | None = None,
         run_info: Mapping[str, Any] | None = None,
+        retry_failed: bool = False,
+        allow_changed_inputs: bool = False,
         **options: Any,
     ) -> tuple[Engine, Run, Recording | None]:
         """Check the graph against the chosen engine, declare the run's resources, set up its
         recording (if it needs a store), start."""
-        chosen = self._engine(engine, backend)
+        chosen = engines.choose(engine, backend)
         self.check(engine=chosen, resources=resources)
         if resources:
             chosen.declare(resources)
-        recording = None
-        # the store (and SQLAlchemy) is imported only when the run may need it
-        if store is not None or resume is not None or cache not in (True, False) or (
-                cache is True and self._caches()):
-            from legato.store.session import record
-
-            recording = record(self.graph, chosen.bus, store=store, cache=cache, resume=resume,
-                               run_id=run_id, info=run_info,
-                               digest=values_of(chosen.backend).digest)
+        recording = engines.recording_for(
+            self.graph, chosen, caches=self._caches(), store=store, cache=cache, resume=resume,
+            run_id=run_id, run_info=run_info, retry_failed=retry_failed,
+            allow_changed_inputs=allow_changed_inputs)
         if recording is not None:
             run_id = recording.run_id
+            if items is not None:  # each item's input digest recorded (and checked)
+                items = recording.feed(items)
         try:
             run = chosen.start(self.graph, items, run_id=run_id,
                                memo=recording.memo if recording is not None else None,
@@ -238,7 +162,11 @@ class Pipeline:
         *,
         window: int = 256,
         ordered: bool = True,
+        indexed: bool = False,
         on_error: OnError = "raise",
+        on_drop: OnDrop = "skip",
+        deadline: float | None = None,
+        priority: int = 0,
         progress: bool = False,
         engine: Engine | None = None,
         backend: str | Backend | None = None,
@@ -248,33 +176,49 @@ class Pipeline:
         resume: str | None = None,
         run_id: str | None = None,
         run_info: Mapping[str, Any] | None = None,
+        check_outputs: bool = True,
+        retry_failed: bool = False,
+        allow_changed_inputs: bool = False,
     ) -> Generator[Any, None, None]:
         """Run the pipeline on many items; yield each item's result.
 
         ``items`` holds mappings of input name to value (or bare values when the pipeline has
         one input). At most ``window`` items are in flight; calls to a batched component are
-        grouped across items. ``ordered``: results in input order (else as they finish).
+        grouped across items (and across every other run of the engine). ``ordered``: results
+        in input order (else as they finish; ``indexed=True`` yields ``(index, result)`` pairs).
         ``on_error``: a failed item raises (``"raise"``), is left out (``"skip"``), or yields a
         :class:`Failure` in its place (``"collect"``); no other item's result is lost.
+        ``deadline``: seconds each item may take from its submission (past it, the item fails
+        with :class:`~legato.errors.DeadlineExceeded`); ``priority``: higher is admitted first
+        when calls contend with other runs'. ``on_drop``: items dropped by a component's queue
+        policy or ``max_age`` are left out (``"skip"``) or yield their
+        :class:`~legato.engine.Dropped` marker (``"keep"``).
 
         Recording (see :mod:`legato.store`): ``store`` (a :class:`~legato.store.Store`, a URL
         or path, or True for the default ``.legato/`` store) records the run: every node
         execution, every item's result. ``cache``: True, components declared ``cache=True``
         reuse earlier results for the same inputs; ``"all"``, every component does; False,
         none. ``resume=RUN``: continue a run that stopped, with the same items: recorded results
-        are handed back, not computed again. Caching and resuming use the default store unless
-        ``store`` says another (``store=False``: no store at all). ``run_id`` names a new
-        run; ``run_info`` (``target``, ``inputs``, ``options``) is recorded with it.
+        are handed back, not computed again (items whose inputs differ are refused, unless
+        ``allow_changed_inputs``: then they are computed again); ``retry_failed``: the
+        pipeline's code may have changed since (not its wiring): failed items run again with
+        it, reusing recorded outputs only of nodes whose code did not change. Caching and
+        resuming use the default store unless ``store`` says another (``store=False``: no store
+        at all). ``run_id`` names a new run; ``run_info`` (``target``, ``inputs``,
+        ``options``) is recorded with it. ``check_outputs``: an item whose outputs do not fit
+        their declared types fails with :class:`OutputError` (False: not checked).
         """
-        # a list is read on the scheduler's thread; any other iterable (a generator, a file, a
-        # queue) may block between items, so a feeder thread pulls it
+        # a list is fed by the consumer; any other iterable (a generator, a file, a queue) may
+        # block between items, so a feeder thread pulls it
         if run_info is None and hasattr(items, "__len__"):
             run_info = {"inputs": {"count": len(items)}}  # type: ignore[arg-type]
         chosen, run, recording = self._start(
             self._items(items), engine=engine, backend=backend, resources=resources,
             store=store, cache=cache, resume=resume, run_id=run_id, run_info=run_info,
-            window=window, ordered=ordered, on_error=on_error,
-            feed=not isinstance(items, Sequence))
+            retry_failed=retry_failed, allow_changed_inputs=allow_changed_inputs,
+            window=window, ordered=ordered, indexed=indexed, on_error=on_error,
+            on_drop=on_drop, deadline=deadline, priority=priority,
+            feed=not isinstance(items, Sequence), check_outputs=check_outputs)
         results = run.results()
         if progress:
             from legato.observe.progress import with_progress
@@ -283,32 +227,81 @@ class Pipeline:
             results = with_progress(run, chosen.bus, total=total, label=self.name)
         return results if recording is None else _recorded(results, recording)
 
+    def open(
+        self,
+        *,
+        deadline: float | None = None,
+        priority: int = 0,
+        engine: Engine | None = None,
+        backend: str | Backend | None = None,
+        resources: Mapping[str, float] | None = None,
+    ) -> Run:
+        """An open run of this pipeline: ``run.submit(inputs, deadline=, priority=)`` from any
+        thread returns an :class:`~legato.engine.ItemHandle`; ``run.close()`` when no more will
+        come. Items of every open run share the engine's warm instances and batches."""
+        _, run, _ = self._start(None, engine=engine, backend=backend, resources=resources,
+                                cache=False, deadline=deadline, priority=priority)
+        return run
+
+    def _one(self, inputs: Mapping[str, Any] | None, kwargs: dict[str, Any], *,
+             engine: Engine | None, backend: str | Backend | None,
+             resources: Mapping[str, float] | None, store: StoreArg, cache: CacheArg,
+             deadline: float | None, priority: int,
+             check_outputs: bool) -> tuple[Run, Recording | None, Any]:
+        item = {**(inputs or {}), **kwargs}
+        _, run, recording = self._start(None, engine=engine, backend=backend,
+                                        resources=resources, store=store, cache=cache,
+                                        check_outputs=check_outputs)
+        try:
+            handle = run.submit(item, deadline=deadline, priority=priority)
+        except BaseException:
+            run.cancel()
+            if recording is not None:
+                recording.close(quiet=True)
+            raise
+        run.close()
+        return run, recording, handle
+
     def run(
         self,
         inputs: Mapping[str, Any] | None = None,
         /,
         *,
+        deadline: float | None = None,
+        priority: int = 0,
         engine: Engine | None = None,
         backend: str | Backend | None = None,
         resources: Mapping[str, float] | None = None,
         store: StoreArg = None,
         cache: CacheArg = True,
+        check_outputs: bool = True,
         **kwargs: Any,
     ) -> Any:
         """Run the pipeline on one item and return its result (the declared return type).
 
         Raises :class:`InputError` for inputs that do not fit, :class:`ComponentError` when a
-        component fails after its retries. ``store`` and ``cache``: as for :meth:`map`.
+        component fails after its retries, :class:`DeadlineExceeded` past ``deadline`` seconds.
+        ``priority``: higher is admitted first when calls contend with other runs' (e.g. an
+        interactive call beside a background ``map``). ``store`` and ``cache``: as for
+        :meth:`map`.
         """
-        item = {**(inputs or {}), **kwargs}
-        results = self.map([item], engine=engine, backend=backend, resources=resources,
-                           store=store, cache=cache)
+        run, recording, handle = self._one(
+            inputs, kwargs, engine=engine, backend=backend, resources=resources, store=store,
+            cache=cache, deadline=deadline, priority=priority, check_outputs=check_outputs)
+        ok = False
         try:
-            (result,) = results  # to the end, so the run finishes (and is recorded) as done
+            result = handle.result()
+            ok = True
         except InputError as exc:
             raise InputError(str(exc).removeprefix("item 0: ")) from None
+        except BaseException:
+            if not handle.done():  # interrupted while waiting (Ctrl-C): stop the run
+                run.cancel()
+            raise
         finally:
-            results.close()
+            run.wait(30.0)
+            if recording is not None:
+                recording.close(quiet=not ok)
         return result
 
     async def arun(
@@ -316,39 +309,35 @@ class Pipeline:
         inputs: Mapping[str, Any] | None = None,
         /,
         *,
+        deadline: float | None = None,
+        priority: int = 0,
         engine: Engine | None = None,
         backend: str | Backend | None = None,
         resources: Mapping[str, float] | None = None,
         store: StoreArg = None,
         cache: CacheArg = True,
+        check_outputs: bool = True,
         **kwargs: Any,
     ) -> Any:
-        """``run`` for async code: awaits the result; cancelling the task cancels the run.
-        ``store`` and ``cache``: as for :meth:`map`."""
-        import asyncio
-
-        item = {**(inputs or {}), **kwargs}
-        _, run, recording = self._start([item], engine=engine, backend=backend,
-                                        resources=resources, store=store, cache=cache)
-        results = run.results()
-        if recording is not None:
-            results = _recorded(results, recording)
-
-        def drive() -> Any:
-            try:
-                (result,) = results  # to the end: the run finishes as done, not closed early
-                return result
-            finally:
-                results.close()
-
-        future = asyncio.get_running_loop().run_in_executor(None, drive)
+        """``run`` for async code: awaits the result; cancelling the task cancels the item.
+        Concurrent ``arun`` calls to a batched component share its batches. ``deadline``,
+        ``priority``, ``store`` and ``cache``: as for :meth:`run`."""
+        run, recording, handle = self._one(
+            inputs, kwargs, engine=engine, backend=backend, resources=resources, store=store,
+            cache=cache, deadline=deadline, priority=priority, check_outputs=check_outputs)
+        ok = False
         try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            run.cancel()
-            with contextlib.suppress(Exception):
-                await future
-            raise
+            result = await handle
+            ok = True
+        except InputError as exc:
+            raise InputError(str(exc).removeprefix("item 0: ")) from None
+        finally:
+            if recording is not None:
+                import asyncio
+
+                await asyncio.get_running_loop().run_in_executor(None, _finish_recording,
+                                                                 run, recording, ok)
+        return result
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Inside another pipeline: inline this one. Outside: ``run`` it."""
@@ -362,6 +351,11 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
+
+
+def _finish_recording(run: Run, recording: Recording, ok: bool) -> None:
+    run.wait(30.0)
+    recording.close(quiet=not ok)
 
 
 def _recorded(results: Iterator[Any], recording: Recording) -> Generator[Any, None, None]:

@@ -167,6 +167,145 @@ def name(tp: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Values against annotations (the pipeline's outputs, at run time)
+
+_SAMPLE = 3  # elements of a container checked from each end: cheap on a list of millions
+
+
+def mismatch(value: object, tp: Any) -> str | None:
+    """Why ``value`` does not fit annotation ``tp`` (``"int 3"``, ``"str 'a' at [2]"``), or
+    None when it fits or cannot be told cheaply.
+
+    The rules of :func:`compatible`, applied to a value: ``Any``/``object``/TypeVars and
+    annotations that cannot be checked at run time (a string left unresolved, a Protocol that is
+    not ``runtime_checkable``, ``Callable[...]``'s signature) accept anything; a Union needs one
+    member to fit; ``Literal`` needs an equal value; a class needs an instance, numbers by their
+    ABC (an ``int`` or ``numpy.int64`` fits ``float``; a ``bool`` fits ``int``, as in Python).
+    Containers are checked for their outer class, then a sample: the first and last
+    ``_SAMPLE`` elements of a sequence, the first ``_SAMPLE`` of a set or mapping (keys and
+    values), every position of a fixed ``tuple[A, B]``. Iterators are never consumed. A
+    TypedDict is checked as a dict; ``NDArray[...]`` as an ndarray (dtype and shape not).
+    """
+    return _mismatch(value, tp, "")
+
+
+def _describe(value: object, where: str) -> str:
+    if value is None:
+        got = "None"
+    elif isinstance(value, bool | int | float | str | bytes):
+        got = f"{type(value).__name__} {value!r:.60}"
+    else:
+        got = type(value).__name__
+    return f"{got} at {where.strip()}" if where else got
+
+
+def _mismatch(value: object, tp: Any, where: str) -> str | None:
+    tp = _strip(tp)
+    if is_any(tp) or isinstance(tp, str | typing.ForwardRef):
+        return None
+    if tp is None or tp is NoneType:
+        return None if value is None else _describe(value, where)
+    if _is_union(tp):
+        members = get_args(tp)
+        if any(_mismatch(value, member, where) is None for member in members):
+            return None
+        return _describe(value, where)
+    origin = get_origin(tp)
+    if origin is Literal:
+        fits = any(value == choice and type(value) is type(choice) for choice in get_args(tp))
+        return None if fits else _describe(value, where)
+    numpy = _numpy_origin(tp)
+    if numpy is not None:
+        return None if isinstance(value, numpy) else _describe(value, where)
+    if origin is None:
+        return _class_mismatch(value, tp, where)
+    if not isinstance(origin, type):
+        return None  # a special form this check does not know: let it pass
+    if _class_mismatch(value, origin, where) is not None:
+        return _describe(value, where)
+    return _arguments_mismatch(value, origin, get_args(tp), where)
+
+
+def _class_mismatch(value: object, tp: Any, where: str) -> str | None:
+    if not isinstance(tp, type):
+        return None
+    if typing.is_typeddict(tp):
+        tp = dict
+    number = _NUMBERS.get(tp)
+    if number is not None:
+        import numbers
+
+        fits = isinstance(value, getattr(numbers, number))
+    else:
+        try:
+            fits = isinstance(value, tp)
+        except TypeError:  # a Protocol that is not runtime_checkable, a generic alias
+            return None
+    return None if fits else _describe(value, where)
+
+
+_NUMBERS: dict[type, str] = {int: "Integral", float: "Real", complex: "Complex"}
+
+
+def _arguments_mismatch(
+    value: object, origin: type, args: tuple[Any, ...], where: str
+) -> str | None:
+    if not args or isinstance(value, collections.abc.Iterator):
+        return None
+    if origin is type:
+        wanted = _strip(args[0])
+        if isinstance(value, type) and isinstance(wanted, type) and not issubclass(value, wanted):
+            return f"type {value.__name__}" + (f" at {where.strip()}" if where else "")
+        return None
+    if isinstance(value, tuple) and issubclass(origin, tuple):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return _sample(value, args[0], where)
+        if args == ((),):  # tuple[()]
+            args = ()
+        if len(value) != len(args):
+            return f"tuple of {len(value)} (expected {len(args)})" + (
+                f" at {where.strip()}" if where else "")
+        for index, (part, arg) in enumerate(zip(value, args, strict=True)):
+            problem = _mismatch(part, arg, f"{where}[{index}]")
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, collections.abc.Mapping) and len(args) == 2:
+        for count, (key, item) in enumerate(value.items()):
+            if count == _SAMPLE:
+                break
+            problem = (_mismatch(key, args[0], f"{where} key {key!r:.30}")
+                       or _mismatch(item, args[1], f"{where}[{key!r:.30}]"))
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, str | bytes | bytearray) or len(args) != 1:
+        return None
+    if isinstance(value, collections.abc.Sequence):
+        return _sample(value, args[0], where)
+    if isinstance(value, collections.abc.Set):
+        for count, item in enumerate(value):
+            if count == _SAMPLE:
+                break
+            problem = _mismatch(item, args[0], f"{where} element")
+            if problem is not None:
+                return problem
+    return None
+
+
+def _sample(value: collections.abc.Sequence[Any], tp: Any, where: str) -> str | None:
+    """The first and last ``_SAMPLE`` elements of a sequence against ``tp``."""
+    size = len(value)
+    indices = range(size) if size <= 2 * _SAMPLE else [
+        *range(_SAMPLE), *range(size - _SAMPLE, size)]
+    for index in indices:
+        problem = _mismatch(value[index], tp, f"{where}[{index}]")
+        if problem is not None:
+            return problem
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
 # Coercion of graph inputs
 
 

@@ -596,6 +596,6 @@ def test_backend_ray_runs_a_pipeline_on_one_cached_ray_engine(ray_cluster: RayBa
 def test_a_closed_backend_refuses_new_calls(ray_cluster: RayBackend) -> None:
     engine = lg.Engine(RayBackend())
     engine.close()
-    with pytest.raises(lg.RunError, match="the Ray backend is closed"):
+    with pytest.raises(lg.RunError, match="the engine is closed"):
         locate.run(x=1, engine=engine)
 

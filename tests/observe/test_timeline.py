@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import pytest
 
@@ -129,3 +130,30 @@ def test_lanes_are_ordered_by_worker_name_with_numbers_as_numbers() -> None:
              Span("a", 2, "thread-2", T0 + 5, T0 + 6), Span("a", 3, "process-7", T0, T0 + 1)]
     assert [lane.label for lane in lanes(spans)] == [
         "process-7", "thread-2", "thread-10", "(no worker)"]
+
+
+def test_gantt_draws_one_collection_per_lane_not_one_per_execution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from matplotlib.axes import Axes
+
+    spans = [Span(f"node-{i % 5}", i, f"thread-{i % 4}", T0 + i * 0.01, T0 + i * 0.01 + 0.008,
+                  "failed" if i % 50 == 0 else "retried" if i % 70 == 0 else "ok")
+             for i in range(2_000)]
+    calls: list[int] = []  # the bars each broken_barh call draws
+    draw = Axes.broken_barh
+
+    def counted(self: Axes, xranges: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(xranges))
+        return draw(self, xranges, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "broken_barh", counted)
+    gantt(spans)
+    failed = sum(1 for span in spans if span.status in ("failed", "retried"))
+    # per lane, its bars; then a hatched overlay per failure status it has (thread-0 and
+    # thread-2 have failed and retried attempts): 8 calls for 2,000 executions
+    assert len(calls) == 4 + 2 * 2
+    assert sum(calls) == len(spans) + failed  # every execution drawn; failures hatched again
+    from legato.observe.timeline import gantt_figure
+
+    assert len(gantt_figure(spans).axes[0].collections) == 8

@@ -10,11 +10,12 @@ from shapes.order import verify
 
 
 def _start(node: str, item: int = 0) -> NodeStarted:
-    return NodeStarted("r", item, node, 1, 0.0)
+    return NodeStarted(run="r", item=item, node=node, attempt=1, time=0.0)
 
 
 def _finish(node: str, item: int = 0) -> NodeFinished:
-    return NodeFinished("r", item, node, 1, 0.0, 0.0, "thread")
+    return NodeFinished(run="r", item=item, node=node, attempt=1, start=0.0, end=0.0,
+                        executor="thread")
 
 
 def _ran(*nodes: str, item: int = 0) -> list:

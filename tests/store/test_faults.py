@@ -4,6 +4,7 @@ Each gives a clear StoreError; none corrupts a record or loses a finished item's
 from __future__ import annotations
 
 import contextlib
+import random
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from legato.store import Store
 
 @lg.component
 def payload(x: int) -> bytes:
-    return bytes([x % 256]) * 20_000  # 20 kB, each item's different
+    return random.Random(x).randbytes(20_000)  # 20 kB that do not compress, each item's own
 
 
 @lg.component

@@ -74,7 +74,7 @@ def test_independent_calls_overlap_without_a_resource_limit(
     def fork() -> list[float]:
         return both(work(1.0), work(2.0))
 
-    fork.run(engine=simulated)
+    fork.run(engine=simulated, check_outputs=False)  # simulated calls give None
     assert clock.now() == 2.0
 
 
@@ -86,7 +86,7 @@ def test_one_slot_runs_independent_calls_back_to_back(clock: SimulatedClock) -> 
         return both(slot_work(1.0), slot_work(2.0))
 
     with lg.Engine(backend, clock=clock) as engine:
-        fork.run(engine=engine)
+        fork.run(engine=engine, check_outputs=False)  # simulated calls give None
     assert clock.now() == 3.0
 
 
@@ -217,6 +217,6 @@ def test_calls_wait_for_a_slot_longest_path_first(clock: SimulatedClock) -> None
         return both(after(1.0, after(5.0, slot_work(1.0))), slot_work(1.0))
 
     with lg.Engine(backend, clock=clock) as engine:
-        two_paths.run(engine=engine)
+        two_paths.run(engine=engine, check_outputs=False)  # simulated calls give None
     assert [(s.node, s.start) for s in backend.spans[:2]] == [("slot_work", 0.0), ("after", 1.0)]
     assert clock.now() == 8.0

@@ -154,19 +154,26 @@ class LocalBackend:
         else:
             self._threads.submit(lambda: done(call, _execute(component.target, call)))
 
-    def cancel(self, call: Call) -> None:
+    def cancel(self, call: Call) -> bool:
+        """Stop ``call``: a process worker is killed, an async task cancelled (True). A thread
+        cannot be stopped: it runs on and its late result is dropped (False)."""
         with self._lock:
             running = self._running.pop(call.id, None)
             future = self._futures.pop(call.id, None)
             self._abandoned.add(call.id)
         if future is not None:
             future.cancel()
+            return True
         if isinstance(running, _Slot):
             worker, running.worker = running.worker, None
             if worker is not None:
                 worker.kill()
-        elif isinstance(running, WorkerProcess):
+                return True
+            return False
+        if isinstance(running, WorkerProcess):
             running.kill()
+            return True
+        return call.component.options.executor == "process"
 
     def evict(self, target: Instance, slot: int) -> None:
         with self._lock:

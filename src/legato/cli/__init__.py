@@ -23,10 +23,10 @@ from typing import Annotated
 import typer
 
 from legato import __version__
-from legato.cli import cache, drawing, records, running, timeline
+from legato.cli import cache, drawing, housekeeping, records, running, timeline
 from legato.cli.common import Settings, UsageError, error
 from legato.cli.jsonout import dumps, jsonable
-from legato.cli.running import parse_inputs
+from legato.cli.options import parse_inputs
 
 __all__ = ["UsageError", "app", "dumps", "error", "jsonable", "main", "parse_inputs"]
 
@@ -46,11 +46,12 @@ app.command(rich_help_panel=PIPELINES)(running.run)
 app.command("map", rich_help_panel=PIPELINES)(running.map_)
 app.command(rich_help_panel=PIPELINES)(drawing.check)
 app.command(rich_help_panel=PIPELINES)(drawing.graph)
-app.command(rich_help_panel=RECORDS)(records.runs)
+app.add_typer(housekeeping.runs, rich_help_panel=RECORDS)  # lists runs; runs rm RUN
 app.command(rich_help_panel=RECORDS)(records.show)
 app.command(rich_help_panel=RECORDS)(timeline.timeline)
 app.command(rich_help_panel=RECORDS)(running.resume)
 app.add_typer(cache.app, rich_help_panel=RECORDS)
+app.command(rich_help_panel=RECORDS)(housekeeping.gc)
 
 
 def _version(value: bool) -> None:

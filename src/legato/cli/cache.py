@@ -53,9 +53,22 @@ def ls(
 
 
 @app.command("clear")
-def clear(ctx: typer.Context, component: Component = None, store: StoreUrl = None) -> None:
-    """Remove cache entries: all of them, or one component's."""
+def clear(
+    ctx: typer.Context, component: Component = None, store: StoreUrl = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Say what would be removed; remove nothing.")] = False,
+) -> None:
+    """Remove cache entries: all of them, or one component's.
+
+    The stored values that only those entries used are removed too (said on stderr).
+    """
+    from legato.store.housekeeping import clear_cache
+
     with reporting(ctx), opened(store) as opened_store:
-        removed = opened_store.clear_cache(component)
+        freed = clear_cache(opened_store, component, dry_run=dry_run)
         which = f" of {component}" if component else ""
-        typer.echo(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'}{which}")
+        verb = "would remove" if dry_run else "removed"
+        typer.echo(f"{verb} {freed.entries} cache entr{'y' if freed.entries == 1 else 'ies'}"
+                   f"{which}")
+        stderr.print(f"{'would free' if dry_run else 'freed'} {freed.blobs} blob"
+                     f"{'s' if freed.blobs != 1 else ''} ({size(freed.bytes)})")

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,6 +23,7 @@ from rich.text import Text
 from typer.exceptions import TyperException
 
 from legato.errors import LegatoError, SpecError
+from legato.errors import Terminated as Terminated  # re-exported: raised here
 from legato.errors import UsageError as UsageError  # re-exported: raised by the commands
 
 if TYPE_CHECKING:
@@ -39,6 +44,26 @@ RunId = Annotated[str, typer.Argument(
     metavar="RUN", help="A run id, or a unique prefix of one (legato runs lists them).")]
 
 Json = Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")]
+
+
+@contextmanager
+def terminable() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` in the main thread (once: a second
+    SIGTERM during the clean-up is ignored; SIGKILL still ends the process). Outside the main
+    thread (no signal handler can be set there) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,11 +113,18 @@ def error(message: str) -> None:
 class Report:
     """What :func:`reporting` adds to an error: ``resume``, the id of a recorded run that the
     command started (set once it started), so that a cancelled or failed command says how to
-    continue it."""
+    continue it; ``partial``, an output file left unfinished (``(partial file, target)``), so
+    that it says where the results written so far are."""
 
     resume: str | None = None
+    partial: tuple[Path, Path] | None = None
 
     def hint(self) -> None:
+        """Print what is left and how to go on, after the error message."""
+        if self.partial is not None:
+            partial, target = self.partial
+            kept = "left as it was" if target.exists() else "not written"
+            stderr.print(f"the results written so far are in {partial}; {target} is {kept}")
         if self.resume is not None:
             stderr.print(f"run {self.resume} stopped; legato resume {self.resume} continues it")
 
@@ -106,6 +138,12 @@ def reporting(ctx: typer.Context) -> Iterator[Report]:
         yield report
     except (typer.Exit, typer.Abort, TyperException):
         raise
+    except Terminated:
+        if debug:
+            traceback.print_exc()
+        report.hint()
+        stderr.print("terminated (SIGTERM)", style="yellow")
+        raise typer.Exit(128 + signal.SIGTERM) from None
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()

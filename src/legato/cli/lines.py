@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import enum
 import json
+from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from legato.cli.jsonout import jsonable
+from legato.cli.jsonout import Encoder
 from legato.engine import Failure
-from legato.errors import ComponentError, InputError
+from legato.engine.events import ItemFinished
+from legato.errors import ComponentError, InputError, OutputError
 from legato.errors import Stopped as Stopped  # re-exported: raised here
 
 
@@ -91,17 +93,45 @@ class DataLines:
         return self._lines.pop(index)
 
 
+def count_items(path: Path) -> int:
+    """How many items the data file holds: its lines that are not blank."""
+    with path.open("rb") as counting:
+        return sum(1 for raw in counting if raw.strip())
+
+
 class DataFile(DataLines):
     """:class:`DataLines` of a file whose items were counted up front (``len``), so that a
     progress bar knows the total."""
 
-    def __init__(self, stream: IO[bytes], name: str, path: Path) -> None:
+    def __init__(self, stream: IO[bytes], name: str, count: int) -> None:
         super().__init__(stream, name)
-        with path.open("rb") as counting:
-            self._count = sum(1 for raw in counting if raw.strip())
+        self._count = count
 
     def __len__(self) -> int:
         return self._count
+
+
+class FinishOrder:
+    """The item index of each result of an unordered run, in the order the run hands them out.
+
+    Unordered results carry no index. The run publishes :class:`ItemFinished` (with the index)
+    on its bus, on its own loop's thread, at the moment it queues the item to be handed out, and
+    hands queued items out first in, first out: so the n-th result of the run belongs to the
+    n-th item it said finished. Subscribe this to the engine's bus before the run starts;
+    :meth:`next` gives the index of the next result.
+    """
+
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self._finished: deque[int] = deque()
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, ItemFinished) and event.run == self.run:
+            self._finished.append(event.item)
+
+    def next(self) -> int:
+        """The index of the result being handed out now."""
+        return self._finished.popleft()
 
 
 def failure_record(failure: Failure, data: DataLines, line: int) -> dict[str, Any]:
@@ -114,23 +144,33 @@ def failure_record(failure: Failure, data: DataLines, line: int) -> dict[str, An
         message = f"{data.name}:{line}: {str(error).removeprefix(f'item {error.item}: ')}"
     else:
         message = str(error)
-        node = error.node if isinstance(error, ComponentError) else None
+        node = error.node if isinstance(error, ComponentError | OutputError) else None
     return {"index": failure.index, "error": message, "node": node, "line": line}
 
 
 def write_results(
-    results: Iterator[Any], lines: DataLines, out: IO[str], on_error: OnError
+    results: Iterator[Any], lines: DataLines, out: IO[str], on_error: OnError,
+    order: FinishOrder | None = None,
 ) -> tuple[int, int]:
-    """Write each result as a JSON line (failures as ``on_error`` says); (done, failed)."""
+    """Write each result as a JSON line (failures as ``on_error`` says); (done, failed).
+
+    Results come in input order, or (``order`` given) as the run's items finish, ``order``
+    telling whose each one is."""
     done = failed = 0
-    for index, result in enumerate(results):
+    encoder = Encoder()  # one per run: warns about NaN once
+    for position, result in enumerate(results):
+        index = position if order is None else order.next()
         line = lines.forget(index)
         if not isinstance(result, Failure):
-            out.write(json.dumps({"index": index, "output": jsonable(result)},
-                                 ensure_ascii=False) + "\n")
-            out.flush()
-            done += 1
-            continue
+            try:
+                text = encoder.line(index, result)
+            except OutputError as exc:  # no JSON form: this item fails, the others go on
+                result = Failure(index, exc, {})
+            else:
+                out.write(text + "\n")
+                out.flush()
+                done += 1
+                continue
         failed += 1
         record = failure_record(result, lines, line)
         if on_error is OnError.raise_:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import socket
 import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -23,6 +23,14 @@ from rich.console import Console
 from rich.text import Text
 
 from legato.cli.common import Json, RunId, StoreUrl, UsageError, opened, reporting, stderr, stdout
+from legato.cli.failures import (
+    BEFORE_NODES,
+    Failure,
+    FailureGroup,
+    group_failures,
+    headline,
+    node_name,
+)
 from legato.cli.formats import moment, new_table, seconds, styled
 
 if TYPE_CHECKING:
@@ -98,15 +106,6 @@ def runs(
 # -- show ----------------------------------------------------------------------------------------
 
 
-_INDEX = re.compile(r"\[\d+\]")
-
-
-def node_name(path: str) -> str:
-    """A node execution's path with its map indices folded: ``each[3]/score`` -> ``each[*]/score``,
-    so the executions of one node across map elements are counted together."""
-    return _INDEX.sub("[*]", path)
-
-
 @dataclass(frozen=True, slots=True)
 class NodeSummary:
     """One node's executions in a run, as ``legato show`` lists them.
@@ -155,22 +154,46 @@ def summarize(nodes: list[NodeRecord]) -> list[NodeSummary]:
     return found
 
 
-BEFORE_NODES = "(before any node)"  # where an item failed that no node ran for (its inputs)
-_NODE_PREFIX = re.compile(r"^node '[^']*'(?: \([^)]*\))? failed on item \d+, attempt \d+: ")
-_ITEM_PREFIX = re.compile(r"^item \d+: ")
+@dataclass(frozen=True, slots=True)
+class ItemCounts:
+    """A run's items as its item records tell (the truth, also for a run that died before it
+    could count, and after resumes): ``done`` and ``failed`` have a recorded result;
+    ``pending``: the rest of ``total``, the items the run was given (``None`` when it is not
+    known: a run that read stdin, stopped before its end)."""
+
+    done: int
+    failed: int
+    total: int | None
+
+    @property
+    def pending(self) -> int | None:
+        return None if self.total is None else self.total - self.done - self.failed
+
+    def describe(self, status: str) -> str:
+        """``35 done, 5 failed`` (finished); ``20 done, 0 failed, 20 pending (of 40)``; for a
+        run that is not over, how many items are already recorded."""
+        counts = f"{self.done} done, {self.failed} failed"
+        if self.pending:
+            counts += f", {self.pending} pending (of {self.total})"
+        if status in ("ok", "failed") and not self.pending:
+            return counts
+        recorded = self.done + self.failed
+        return f"{counts}; {recorded} item{'s' if recorded != 1 else ''} recorded so far"
 
 
-def headline(error: str | None) -> str:
-    """The first line of an error message, without what every item's copy of it differs in
-    (``node 'x' (f.py:3) failed on item 7, attempt 1: ``, ``item 7: ``), so that equal errors
-    group together."""
-    lines = (error or "").strip().splitlines()
-    if not lines:
-        return "(no error recorded)"
-    return _ITEM_PREFIX.sub("", _NODE_PREFIX.sub("", lines[0]))
+def item_counts(run: RunRecord, items: list[ItemRecord]) -> ItemCounts:
+    """The run's :class:`ItemCounts`; its total from the recorded item count (``legato map``
+    records it for a data file; ``Pipeline.map`` for a list), else, for a run that ended
+    without being stopped, from its items."""
+    done = sum(1 for item in items if item.status == "ok")
+    failed = len(items) - done
+    total = run.inputs.get("count")
+    if not isinstance(total, int) or total < len(items):
+        total = len(items) if run.status in ("ok", "failed") and not run.error else None
+    return ItemCounts(done, failed, total)
 
 
-def _header(console: Console, run: RunRecord) -> None:
+def _header(console: Console, run: RunRecord, counts: ItemCounts) -> None:
     status = state(run)
     console.print(Text.assemble(("run ", "bold"), (run.id, "bold"), "  ", run.pipeline, "  ",
                                 styled(status)))
@@ -180,14 +203,18 @@ def _header(console: Console, run: RunRecord) -> None:
     inputs = {k: v for k, v in run.inputs.items() if k != "given" and v is not None}
     if inputs:
         source = inputs.pop("source", None)
+        count = inputs.pop("count", None)
         listed = [str(source)] if source is not None else []
-        fields.append(("inputs", ", ".join(listed + [f"{k}={v}" for k, v in inputs.items()])))
+        text = ", ".join(listed + [f"{k}={v}" for k, v in inputs.items()])
+        if count is not None:
+            text += f" ({count} item{'s' if count != 1 else ''})"
+        fields.append(("inputs", text.strip()))
     options = {k: v for k, v in run.options.items() if v is not None}
     if options:
         fields.append(("options", ", ".join(f"{k}={v}" for k, v in options.items())))
     took = ("running for " if run.finished is None else "took ") + seconds(elapsed(run))
     fields.append(("started", f"{moment(run.started)}  ({took})"))
-    fields.append(("items", f"{run.done} done, {run.failed} failed"))
+    fields.append(("items", counts.describe(status)))
     fields.append(("where", f"{run.host}, pid {run.pid}"))
     if run.error:
         fields.append(("error", run.error))
@@ -210,59 +237,64 @@ def _node_table(rows: list[NodeSummary]) -> Table:
     return table
 
 
-def _errors(console: Console, nodes: list[NodeRecord], items: list[ItemRecord], *,
-            full: bool, run: str) -> None:
-    """Failed items and attempts: grouped by node and message, or (``full``) each one with its
-    traceback."""
-    failed = [(r, outcome) for r, outcome in outcomes(nodes)
-              if r.status in ("failed", "retried")]
+def _failures(nodes: list[NodeRecord], items: list[ItemRecord]) -> list[Failure]:
+    """Every failed attempt, and every failed item that no node failed for (its inputs)."""
+    failed = [Failure(node_name(r.node), r.item, outcome, r.error, r.traceback)
+              for r, outcome in outcomes(nodes) if r.status in ("failed", "retried")]
+    reached = {f.item for f in failed if f.outcome == "failed"}
+    return failed + [Failure(BEFORE_NODES, i.index, "failed", i.error, None)
+                     for i in items if i.status == "failed" and i.index not in reached]
+
+
+def _grouped(console: Console, groups: list[FailureGroup], *, run: str) -> None:
+    """The failures, one group per node, exception type and raising line: counts, a few
+    examples."""
+    console.print()
+    console.print(Text("errors", style="bold"))
+    for group in groups:
+        parts = []
+        if group.items:
+            shown = ", ".join(map(str, group.items[:8])) + (", ..." if len(group.items) > 8
+                                                            else "")
+            count = len(group.items)
+            parts.append(f"{count} item{'s' if count != 1 else ''} failed ({shown})")
+        if group.retried:
+            parts.append(f"{group.retried} attempt{'s' if group.retried != 1 else ''} retried")
+        console.print(Text.assemble("  ", (group.node, "bold"), "  ", (group.describe(), "red"),
+                                    ": ", ", ".join(parts)))
+        for item, said in group.examples:
+            console.print(Text.assemble("      ", (f"item {item}: ", "dim"), said))
+    console.print(Text(f"  legato show {run} --errors shows each with its traceback",
+                       style="dim"))
+
+
+def _tracebacks(console: Console, nodes: list[NodeRecord], items: list[ItemRecord]) -> None:
+    """Each failed attempt with its traceback, by item; then the items no node failed for."""
+    failed = [(r, outcome) for r, outcome in outcomes(nodes) if r.status in ("failed", "retried")]
+    for record, outcome in sorted(failed, key=lambda pair: (pair[0].item, pair[0].start)):
+        retried = ", retried" if outcome == "retried" else ""
+        worker = f" on {record.worker}" if record.worker else ""
+        console.print()
+        console.print(Text.assemble(
+            (f"item {record.item}", "bold"), " · ", (record.node, "bold"),
+            f" · attempt {record.attempt}{retried}{worker}"))
+        console.print(Text((record.traceback or record.error or "(no error recorded)")
+                           .rstrip(), style="red"), soft_wrap=True)
     reached = {r.item for r, outcome in failed if outcome == "failed"}
-    unplaced = [i for i in items if i.status == "failed" and i.index not in reached]
-    if not failed and not unplaced:
-        return
-    if full:
-        for record, outcome in sorted(failed, key=lambda pair: (pair[0].item, pair[0].start)):
-            retried = ", retried" if outcome == "retried" else ""
-            worker = f" on {record.worker}" if record.worker else ""
-            console.print()
-            console.print(Text.assemble(
-                (f"item {record.item}", "bold"), " · ", (record.node, "bold"),
-                f" · attempt {record.attempt}{retried}{worker}"))
-            console.print(Text((record.traceback or record.error or "(no error recorded)")
-                               .rstrip(), style="red"), soft_wrap=True)
-        for item in unplaced:
+    for item in items:
+        if item.status == "failed" and item.index not in reached:
             console.print()
             console.print(Text.assemble((f"item {item.index}", "bold"), f" · {BEFORE_NODES}"))
             console.print(Text(headline(item.error), style="red"), soft_wrap=True)
-        return
-    console.print()
-    failures: dict[tuple[str, str], set[int]] = {}  # (node, message) -> items it failed
-    retries: Counter[tuple[str, str]] = Counter()  # (node, message) -> attempts retried
-    for record, outcome in failed:
-        key = (node_name(record.node), headline(record.error))
-        if outcome == "retried":
-            retries[key] += 1
-        else:
-            failures.setdefault(key, set()).add(record.item)
-    for item in unplaced:
-        failures.setdefault((BEFORE_NODES, headline(item.error)), set()).add(item.index)
-    console.print(Text("errors", style="bold"))
-    keys = sorted(failures.keys() | retries.keys(),
-                  key=lambda key: (key[0] == BEFORE_NODES, -len(failures.get(key, ())),
-                                   -retries[key], min(failures.get(key, {-1})), key))
-    for key in keys:
-        node, message = key
-        parts = []
-        if key in failures:
-            listed = sorted(failures[key])
-            shown = ", ".join(map(str, listed[:8])) + (", ..." if len(listed) > 8 else "")
-            parts.append(f"{len(listed)} item{'s' if len(listed) != 1 else ''} failed ({shown})")
-        if retries[key]:
-            parts.append(f"{retries[key]} attempt{'s' if retries[key] != 1 else ''} retried")
-        console.print(Text.assemble("  ", (node, "bold"), "  ", ", ".join(parts), ": ",
-                                    (message, "red")))
-    console.print(Text(f"  legato show {run} --errors shows each with its traceback",
-                       style="dim"))
+
+
+def _where(run: RunRecord) -> Path:
+    """The directory raising places are shown relative to: the run's pipeline file's."""
+    if run.target:
+        where = Path(run.target.rsplit(":", 1)[0] if run.target.count(":") else run.target)
+        if where.suffix == ".py":
+            return where.parent
+    return Path.cwd()
 
 
 def show(
@@ -277,25 +309,26 @@ def show(
 ) -> None:
     """Show a run: its nodes with timings, failures, retries and cache hits; its errors.
 
-    The errors are grouped by node and message; --errors prints each failed attempt with its
+    The errors are grouped by node, exception type and raising line (the innermost frame in
+    your code), with a count and a few examples; --errors prints each failed attempt with its
     traceback. --item N lists that item's node executions one by one.
     """
     with reporting(ctx), opened(store) as opened_store:
         run = opened_store.run(run_id)
         nodes = opened_store.nodes(run.id)
         items = opened_store.items(run.id)
+        counts = item_counts(run, items)  # the whole run's, also under --item
         if item is not None:
             nodes = [r for r in nodes if r.item == item]
             items = [i for i in items if i.index == item]
             if not nodes and not items:
                 raise UsageError(f"run {run.id} has no item {item}")
+        groups = group_failures(_failures(nodes, items), relative_to=_where(run))
         if as_json:
-            summaries = [dataclasses.asdict(row) for row in summarize(nodes)]
-            typer.echo(json.dumps({"run": run_json(run), "nodes": summaries},
-                                  ensure_ascii=False))
+            typer.echo(json.dumps(_show_json(run, nodes, counts, groups), ensure_ascii=False))
             return
         console = stdout()
-        _header(console, run)
+        _header(console, run, counts)
         console.print()
         if item is not None:
             console.print(_executions(nodes, origin=run.started))
@@ -303,7 +336,23 @@ def show(
             console.print(_node_table(summarize(nodes)))
         else:
             console.print(Text("no node executions recorded", style="dim"))
-        _errors(console, nodes, items, full=errors, run=run.id)
+        if errors:
+            _tracebacks(console, nodes, items)
+        elif groups:
+            _grouped(console, groups, run=run.id)
+
+
+def _show_json(run: RunRecord, nodes: list[NodeRecord], counts: ItemCounts,
+               groups: list[FailureGroup]) -> dict[str, Any]:
+    """``show --json``: the run, its node rows, its item counts and its error groups."""
+    return {
+        "run": run_json(run),
+        "nodes": [dataclasses.asdict(row) for row in summarize(nodes)],
+        "items": {**dataclasses.asdict(counts), "pending": counts.pending},
+        "errors": [{"node": g.node, "type": g.kind, "place": g.place, "items": g.items,
+                    "retried": g.retried,
+                    "examples": [{"item": i, "message": m} for i, m in g.examples]}
+                   for g in groups]}
 
 
 def _executions(nodes: list[NodeRecord], *, origin: float) -> Table:

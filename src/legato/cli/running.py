@@ -9,95 +9,55 @@ handed back, the rest is computed) and writes the whole output again, each item 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 
-from legato.cli.common import Report, RunId, StoreUrl, Target, UsageError, reporting, stderr
+from legato.cli.common import (
+    Report,
+    RunId,
+    StoreUrl,
+    Target,
+    UsageError,
+    reporting,
+    stderr,
+    terminable,
+)
 from legato.cli.jsonout import dumps
-from legato.cli.lines import DataFile, DataLines, OnError, write_results
-from legato.cli.records import state
+from legato.cli.lines import (
+    DataFile,
+    DataLines,
+    FinishOrder,
+    OnError,
+    count_items,
+    write_results,
+)
+from legato.cli.options import (
+    Address,
+    BackendName,
+    Cache,
+    CacheChoice,
+    Events,
+    Output,
+    Progress,
+    Resources,
+    engine_for,
+    parse_inputs,
+    parse_resources,
+    stdin_inputs,
+)
+from legato.cli.outputs import Replacement, refuse_overwriting
 from legato.engine import Engine
 from legato.errors import InputError, LegatoError
 from legato.loader import load, split_spec
-from legato.pipeline import Pipeline, default_engine, ray_engine
-
-
-def parse_inputs(given: list[str]) -> dict[str, Any]:
-    """``["x=3", "doc=@doc.json"]`` -> ``{"x": "3", "doc": <doc.json parsed>}``.
-
-    A value is a string (the pipeline coerces it to its input's type); ``@FILE`` reads JSON from
-    FILE; ``@@text`` is the string ``@text``.
-    """
-    inputs: dict[str, Any] = {}
-    for raw in given:
-        name, equals, value = raw.partition("=")
-        name = name.strip()
-        if not equals or not name.isidentifier():
-            raise UsageError(f"--input expects NAME=VALUE, e.g. --input x=3; got {raw!r}")
-        if name in inputs:
-            raise UsageError(f"--input {name} is given twice")
-        inputs[name] = _input_value(name, value)
-    return inputs
-
-
-def _input_value(name: str, value: str) -> Any:
-    if value.startswith("@@"):
-        return value[1:]
-    if not value.startswith("@"):
-        return value
-    path = Path(value[1:])
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"--input {name}=@{path}: cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--input {name}=@{path}: {path}:{exc.lineno}: not valid JSON: "
-                         f"{exc.msg}") from None
-
-
-def _stdin_inputs() -> dict[str, Any]:
-    if sys.stdin is None or sys.stdin.isatty():
-        return {}
-    text = sys.stdin.read()
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"stdin:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise InputError(f"stdin must hold a JSON object of input names to values, got "
-                         f"{type(value).__name__}")
-    return value
-
-
-BackendName = Annotated[str, typer.Option(
-    "--backend", metavar="NAME",
-    help="Where calls run: local (this machine) or ray (a Ray cluster, see --address).")]
-Address = Annotated[str | None, typer.Option(
-    "--address", metavar="ADDRESS",
-    help="With --backend ray, the cluster to join: auto, HOST:PORT or ray://HOST:PORT "
-    "(default: a local Ray instance, stopped when the command ends).", show_default=False)]
-
-
-def engine_for(backend: str, address: str | None) -> Engine:
-    """The engine ``--backend`` and ``--address`` name."""
-    if backend == "local":
-        if address is not None:
-            raise UsageError("--address names a Ray cluster; give --backend ray with it")
-        return default_engine()
-    if backend != "ray":
-        raise UsageError(f"--backend must be local or ray, got {backend!r}")
-    return ray_engine(address)
+from legato.pipeline import Pipeline
 
 
 def run(
@@ -114,14 +74,18 @@ def run(
         show_default=False)] = None,
     backend: BackendName = "local",
     address: Address = None,
+    resources: Resources = None,
+    cache: Cache = CacheChoice.default,
 ) -> None:
     """Run the pipeline on one item and print its result as JSON."""
-    with reporting(ctx):
+    with reporting(ctx), terminable():
         pipeline = load(target)
-        values = parse_inputs(inputs) if inputs else _stdin_inputs()
+        declared = parse_resources(resources)
+        values = parse_inputs(inputs) if inputs else stdin_inputs()
         engine = engine_for(backend, address)
         try:
-            result = pipeline.run(values, store=store, engine=engine)
+            result = pipeline.run(values, store=store, engine=engine, resources=declared,
+                                  cache=cache.argument())
         except InputError as exc:
             if values:
                 raise
@@ -132,15 +96,6 @@ def run(
 
 
 # -- map and resume ----------------------------------------------------------------------------
-
-Output = Annotated[Path | None, typer.Option(
-    "--output", "-o", help="Where to write one JSON line per item (default: stdout).")]
-Events = Annotated[Path | None, typer.Option(
-    "--events", help="Write node executions as JSON lines to this file.")]
-Progress = Annotated[bool | None, typer.Option(
-    "--progress/--no-progress", help="A progress bar on stderr (default: on a terminal).",
-    show_default=False)]
-
 
 def map_(
     ctx: typer.Context,
@@ -159,29 +114,50 @@ def map_(
         "--no-store", help="Do not record the run (it cannot be resumed).")] = False,
     backend: BackendName = "local",
     address: Address = None,
+    resources: Resources = None,
+    cache: Cache = CacheChoice.default,
+    unordered: Annotated[bool, typer.Option(
+        "--unordered", help="Write each result as soon as its item finishes, not in input "
+        "order (each line keeps its index).")] = False,
 ) -> None:
     """Run the pipeline on every line of a JSON-lines file; write one result line per item.
 
     Each output line is {"index": i, "output": ...} or {"index": i, "error": ..., "node": ...,
-    "line": n}, in input order, written as soon as it is known. With --on-error collect (the
-    default) the exit code is 1 when any item failed. The run is recorded in the store and its
-    id printed on stderr: legato show RUN inspects it, legato resume RUN continues it.
+    "line": n}, in input order (or as items finish, with --unordered), written as soon as it is
+    known. -o FILE is written beside FILE (FILE.partial) and renamed over it at the end, so a
+    run that stops leaves FILE as it was; -o naming the data file is refused. With --on-error
+    collect (the default) the exit code is 1 when any item failed. The run is recorded in the
+    store and its id printed on stderr: legato show RUN inspects it, legato resume RUN
+    continues it. SIGTERM stops it as Ctrl-C does (exit 143), recorded and resumable.
     """
     with reporting(ctx) as report:
         if store is not None and no_store:
             raise UsageError("--store and --no-store contradict each other; give one")
+        refuse_overwriting(data, {"-o": output, "--events": events})
+        declared = parse_resources(resources)
         pipeline = load(target)
+        counted = not no_store and data != "-" and Path(data).is_file()
+        count = count_items(Path(data)) if counted else None  # recorded: show's pending
+        options: dict[str, Any] = {
+            "window": window, "on_error": on_error.value,
+            "output": None if output is None else str(output.resolve())}
+        if backend != "local":
+            options.update(backend=backend, address=address)
+        if declared:
+            options["resources"] = declared
+        if cache is not CacheChoice.default:
+            options["cache"] = cache.value
+        if unordered:
+            options["ordered"] = False
         info = None if no_store else {
             "target": _absolute(target),
             "inputs": {"source": data if data == "-" else str(Path(data).resolve()),
-                       "given": data},
-            "options": {"window": window, "on_error": on_error.value,
-                        "output": None if output is None else str(output.resolve()),
-                        **({} if backend == "local" else {"backend": backend,
-                                                          "address": address})}}
+                       "given": data, **({} if count is None else {"count": count})},
+            "options": options}
         job = Job(data=data, name=data, output=output, window=window, on_error=on_error,
                   events=events, progress=progress, store=False if no_store else (store or True),
-                  info=info, backend=backend, address=address)
+                  info=info, backend=backend, address=address, resources=declared,
+                  cache=cache, ordered=not unordered, count=count)
         _map(pipeline, job, report)
 
 
@@ -198,24 +174,37 @@ def resume(
     progress: Progress = None,
     store: StoreUrl = None,
     force: Annotated[bool, typer.Option(
-        "--force", help="Resume a run that looks alive: its process is on another host, or "
-        "was reused.")] = False,
+        "--force", help="Take over a run that another process holds (one on another host, "
+        "which legato cannot check): only when you know that process is gone.")] = False,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="The pipeline's code changed since (a fix): rerun the failed "
+        "items with it, reusing recorded outputs only of nodes whose code did not change. "
+        "Its wiring must be the same.")] = False,
+    allow_changed_inputs: Annotated[bool, typer.Option(
+        "--allow-changed-inputs", help="The data file changed since: compute changed and new "
+        "items again, drop items it no longer has (by default such a resume is refused).")
+    ] = False,
 ) -> None:
     """Continue a run that stopped: killed, cancelled, or with failed items.
 
     Only what has no recorded result is computed (failed items are tried again); the output
     file is written again in full, each item once. The pipeline, data file and options (window,
-    on-error, output) are the ones recorded when legato map started the run.
+    on-error, output) are the ones recorded when legato map started the run. The items must be
+    the ones the run had (else it is refused, naming the first that differs), and one process
+    at a time resumes a run: another one holding it, alive, is named in the refusal.
     """
     with reporting(ctx) as report:
         from legato.store import Store
 
         with Store.open(store) as opened:
             run = opened.run(run_id)
+            if run.status == "ok":
+                stderr.print(f"run {run.id} finished: {run.done} item"
+                             f"{'s' if run.done != 1 else ''} done, nothing to resume")
+                return
             recorded = sum(1 for item in opened.items(run.id) if item.status == "ok")
-        if state(run) == "running" and not force:
-            raise LegatoError(f"run {run.id} is still running (pid {run.pid} on {run.host}); "
-                              "stop it first, or give --force if that process is gone")
+            if force:
+                opened.release(run.id)
         if run.target is None:
             raise LegatoError(f"run {run.id} was not started by legato map (no target recorded);"
                               f" resume it from Python: pipeline.map(items, resume='{run.id}')")
@@ -227,6 +216,7 @@ def resume(
         name = given if data is None and given and _same(given, source) else data or source
         options = run.options
         written = output or (Path(options["output"]) if options.get("output") else None)
+        refuse_overwriting(source, {"-o": written, "--events": events})
         pipeline = load(run.target)
         stderr.print(f"resuming run {run.id} of {run.pipeline}: {recorded} item"
                      f"{'s' if recorded != 1 else ''} recorded", style="dim")
@@ -234,7 +224,11 @@ def resume(
                   window=int(options.get("window", 256)),
                   on_error=OnError(options.get("on_error", OnError.collect.value)),
                   events=events, progress=progress, store=store or True, resume=run.id,
-                  backend=str(options.get("backend", "local")), address=options.get("address"))
+                  backend=str(options.get("backend", "local")), address=options.get("address"),
+                  retry_failed=retry_failed, allow_changed_inputs=allow_changed_inputs,
+                  resources=dict(options.get("resources") or {}),
+                  cache=CacheChoice(options.get("cache", CacheChoice.default.value)),
+                  ordered=bool(options.get("ordered", True)), count=run.inputs.get("count"))
         _map(pipeline, job, report)
 
 
@@ -260,7 +254,9 @@ class Job:
     ``data``: the file (``-``: stdin), called ``name`` in messages; ``output``: where results
     go (None: stdout); ``store``: a URL, True for the default store, False for none; ``info``:
     what a new run records for ``resume``; ``resume``: the id of the run to continue;
-    ``backend`` and ``address``: where calls run (see :func:`engine_for`).
+    ``backend`` and ``address``: where calls run (see :func:`engine_for`); ``resources``:
+    custom resources the run declares; ``cache``: what answers from the cache; ``ordered``:
+    results in input order; ``count``: the data file's items, when counted.
     """
 
     data: str
@@ -273,45 +269,91 @@ class Job:
     store: str | bool
     info: Mapping[str, Any] | None = None
     resume: str | None = None
+    retry_failed: bool = False
+    allow_changed_inputs: bool = False
     backend: str = "local"
     address: str | None = None
+    resources: Mapping[str, float] = field(default_factory=dict)
+    cache: CacheChoice = CacheChoice.default
+    ordered: bool = True
+    count: int | None = None
 
 
 def _map(pipeline: Pipeline, job: Job, report: Report) -> None:
-    """Run ``job``: results written in input order as they come, the summary on stderr."""
+    """Run ``job``: results written as they come (the output file renamed into place once
+    complete, see :mod:`legato.cli.outputs`), the summary on stderr. SIGTERM stops it as
+    Ctrl-C does."""
     with ExitStack() as stack:
+        stack.enter_context(terminable())
         if job.data != "-" and not Path(job.data).is_file():
             raise UsageError(f"no such data file: {job.data}")
         engine = engine_for(job.backend, job.address)
-        pipeline.check(engine=engine)
+        pipeline.check(engine=engine, resources=job.resources)
         show = stderr.is_terminal if job.progress is None else job.progress
-        if job.data == "-":
-            lines = DataLines(sys.stdin.buffer, "stdin")
-        else:
-            source = stack.enter_context(open(job.data, "rb"))
-            lines = DataFile(source, job.name, Path(job.data)) if show else DataLines(
-                source, job.name)
-        out = sys.stdout if job.output is None else stack.enter_context(
-            open(job.output, "w", encoding="utf-8"))
+        source = None if job.data == "-" else stack.enter_context(open(job.data, "rb"))
+        lines = _lines(job, source, counted=show)
+        replacement = None if job.output is None else _output(job.output, stack, report)
+        out = sys.stdout if replacement is None else replacement.stream
         run_id = job.resume or uuid.uuid4().hex[:12]
-        if job.events is not None:
-            from legato.observe.events_file import EventsFile
-
-            stream = stack.enter_context(open(job.events, "w", encoding="utf-8", buffering=1))
-            stack.callback(engine.bus.subscribe(EventsFile(stream, run=run_id)))
-        results = pipeline.map(lines, window=job.window, on_error="collect", progress=show,
-                               engine=engine, store=job.store, resume=job.resume,
-                               run_id=None if job.resume else run_id, run_info=job.info)
+        order = _subscribe(job, engine, stack, run_id)
+        results = pipeline.map(lines, window=job.window, ordered=job.ordered,
+                               on_error="collect", progress=show, engine=engine,
+                               resources=job.resources, store=job.store,
+                               cache=job.cache.argument(), resume=job.resume,
+                               run_id=None if job.resume else run_id, run_info=job.info,
+                               retry_failed=job.retry_failed,
+                               allow_changed_inputs=job.allow_changed_inputs)
         stack.callback(_close, results)  # on any exit: cancels what is still in flight
         if job.store is not False:
             report.resume = run_id
             if job.resume is None:
                 stderr.print(f"run {run_id}", style="dim")
-        done, failed = write_results(results, lines, out, job.on_error)
+        done, failed = write_results(results, lines, out, job.on_error, order)
+        if replacement is not None:  # every item is written: the output goes in place
+            replacement.commit()
+            report.partial = None
         report.resume = None  # finished: nothing to resume
         stderr.print(f"{done} done, {failed} failed")
         if failed and job.on_error is OnError.collect:
             raise typer.Exit(1)
+
+
+def _subscribe(job: Job, engine: Engine, stack: ExitStack, run_id: str) -> FinishOrder | None:
+    """Subscribe what the job listens to on the engine's bus until the stack closes: the events
+    file (``--events``), and for an unordered job the :class:`FinishOrder` it returns."""
+    if job.events is not None:
+        from legato.observe.events_file import EventsFile
+
+        job.events.parent.mkdir(parents=True, exist_ok=True)
+        stream = open(job.events, "w", encoding="utf-8", buffering=1)  # noqa: SIM115
+        stack.callback(stream.close)  # after the subscriber below is gone (last in, first out)
+        stack.callback(engine.bus.subscribe(EventsFile(stream, run=run_id)))
+    if job.ordered:
+        return None
+    order = FinishOrder(run_id)
+    stack.callback(engine.bus.subscribe(order))
+    return order
+
+
+def _lines(job: Job, source: IO[bytes] | None, *, counted: bool) -> DataLines:
+    """The job's items: from stdin (``source`` None), or from its data file (counted, for a
+    progress bar)."""
+    if source is None:
+        return DataLines(sys.stdin.buffer, "stdin")
+    if not counted:
+        return DataLines(source, job.name)
+    count = job.count if job.count is not None else count_items(Path(job.data))
+    return DataFile(source, job.name, count)
+
+
+def _output(target: Path, stack: ExitStack, report: Report) -> Replacement:
+    """``target``'s replacement, opened; ``report`` names its partial file if the run stops."""
+    replacement = Replacement(target)
+    replacement.open()
+    stack.callback(replacement.close)
+    if replacement.partial is not None:
+        report.partial = (replacement.partial, target)
+    return replacement
 
 
 def _close(results: Iterator[Any]) -> None:

@@ -59,8 +59,11 @@ def timeline(
                              ".svg or .pdf, or give --format")
         chosen = chosen or TimelineFormat.chrome
         if output is None and chosen is not TimelineFormat.chrome and sys.stdout.isatty():
-            raise UsageError(f"a {chosen.value.upper()} chart goes to a file: "
-                             f"-o timeline.{chosen.value}")
+            raise UsageError(
+                f"refusing to write a {chosen.value.upper()} chart (binary data) to the "
+                f"terminal; write it to a file with -o timeline.{chosen.value}, or redirect "
+                f"stdout: legato timeline {run_id} --format {chosen.value} > "
+                f"timeline.{chosen.value}")
         with opened(store) as opened_store:
             run = opened_store.run(run_id)
             found = spans(opened_store.nodes(run.id))

@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from legato.component import Instance
 from legato.engine.allocator import Allocator
 from legato.engine.backend import Backend, Call, Outcome
 from legato.engine.clock import Clock, ManualClock, MonotonicClock
-from legato.engine.events import EventBus
+from legato.engine.events import EventBus, InstanceEvicted
 from legato.engine.frames import Failure, RunStats, bind_inputs, ranks
+from legato.engine.handles import Dropped, ItemHandle
 from legato.engine.instances import InstanceTable
+from legato.engine.loop import Scheduler
 from legato.engine.memo import Memo, Reuse
 from legato.engine.resources import Gpu, ResourcePool, Usage
-from legato.engine.run import OnError, Run
+from legato.engine.run import OnDrop, OnError, Run
 from legato.graph import Graph
 
 
@@ -44,8 +47,15 @@ class Engine:
         self.pool = ResourcePool(backend.capacity(), tuple(backend.gpus()))
         if resources:
             self.pool.declare(resources)
-        self.instances = InstanceTable(self.pool, backend.evict, self.clock)
+        self.instances = InstanceTable(self.pool, self._evict, self.clock)
         self.allocator = Allocator(self.pool, self.instances, self.clock)
+        self.scheduler = Scheduler(backend, self.allocator, self.bus, self.clock)
+
+    def _evict(self, target: Instance, slot: int) -> None:
+        self.backend.evict(target, slot)
+        if self.bus.active:
+            self.bus.publish(InstanceEvicted(component=target.component.name, slot=slot,
+                                             time=self.clock.now()))
 
     def capacity(self) -> dict[str, float]:
         """Everything this engine can hand out, by resource name; ``gpu_memory`` is the
@@ -67,24 +77,36 @@ class Engine:
     def start(
         self,
         graph: Graph,
-        items: Iterable[Mapping[str, Any]],
+        items: Iterable[Mapping[str, Any]] | None = None,
         *,
         window: int = 256,
         ordered: bool = True,
         on_error: OnError = "raise",
+        on_drop: OnDrop = "skip",
+        indexed: bool = False,
         feed: bool = False,
         run_id: str | None = None,
         memo: Memo | None = None,
+        deadline: float | None = None,
+        priority: int = 0,
+        check_outputs: bool = True,
     ) -> Run:
-        """A run of ``graph`` over ``items``; iterate ``run.results()`` to drive it. ``feed``:
-        pull items on a feeder thread (for sources that block between items). ``memo``: what the
-        run may reuse instead of computing (the run store's cache and resume)."""
-        return Run(graph, items, backend=self.backend, allocator=self.allocator, bus=self.bus,
-                   clock=self.clock, window=window, ordered=ordered, on_error=on_error,
-                   feed=feed, run_id=run_id, memo=memo)
+        """A run of ``graph``. With ``items``, iterate ``run.results()``: it feeds them (at
+        most ``window`` at a time) and yields results; without, the run is open: ``submit``
+        items to it from any thread, then ``close()`` it. ``feed``: pull ``items`` on a feeder
+        thread (for sources that block between items). ``memo``: what the run may reuse instead
+        of computing (the run store's cache and resume). ``deadline`` (seconds from each item's
+        submission) and ``priority``: the defaults of its items. ``check_outputs``: fail an item
+        whose outputs do not fit their declared types (:mod:`legato.outputs`)."""
+        return Run(self.scheduler, graph, items=items, window=window, ordered=ordered,
+                   on_error=on_error, on_drop=on_drop, indexed=indexed, feed=feed,
+                   run_id=run_id, memo=memo, deadline=deadline, priority=priority,
+                   check_outputs=check_outputs)
 
     def close(self) -> None:
-        """Evict every warm instance and stop the backend's workers."""
+        """Stop the loop (open runs are cancelled), evict every warm instance and stop the
+        backend's workers."""
+        self.scheduler.stop()
         self.instances.close()
         self.backend.close()
 
@@ -99,13 +121,16 @@ __all__ = [
     "Backend",
     "Call",
     "Clock",
+    "Dropped",
     "Engine",
     "EventBus",
     "Failure",
     "Gpu",
+    "ItemHandle",
     "ManualClock",
     "Memo",
     "MonotonicClock",
+    "OnDrop",
     "OnError",
     "Outcome",
     "ResourcePool",

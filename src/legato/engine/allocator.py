@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from legato.component import Component, Instance
+from legato.engine.admission import Wait, decide
 from legato.engine.clock import Clock
 from legato.engine.frames import Plan
 from legato.engine.instances import InstanceTable, Slot, held_by_call
@@ -56,8 +57,7 @@ def _call_request(target: Component | Instance) -> Resources | None:
     A class component's call holds only its cpus (its live instance holds the rest); an inline
     call holds no cpus, since it runs on the scheduler's own thread, which is already running.
     """
-    component = target.component if isinstance(target, Instance) else target
-    request = component.options.requested
+    request = target.component.options.requested
     if isinstance(target, Instance):
         request = held_by_call(request)
     return request if request.as_dict() else None
@@ -118,13 +118,13 @@ class Allocator:
 
     def _needs_of(self, target: Component | Instance) -> _Needs:
         """What each call of ``target``'s component needs, worked out once per component."""
-        component = target.component if isinstance(target, Instance) else target
-        needs = self._needs.get(id(component))
-        if needs is None or needs.component is not component:
+        component = target.component
+        needs = self._needs.get(component.uid)
+        if needs is None:
             with self._lock:
                 limit = component.options.rate_limit
                 bucket = Bucket(limit, self.clock.now()) if limit is not None else None
-                needs = self._needs[id(component)] = _Needs(
+                needs = self._needs[component.uid] = _Needs(
                     component, _call_request(target), bucket)
         return needs
 
@@ -161,6 +161,21 @@ class Allocator:
                 self.instances.give_back(slot)
             return bucket.ready_at(self.clock.now())
         return Admitted(grant, slot, bucket)
+
+    def why(self, target: Component | Instance) -> Wait | None:
+        """On what a call of ``target`` that was not admitted waits (see
+        :func:`~legato.engine.admission.decide`); None if it would be admitted now."""
+        needs = self._needs_of(target)
+        usage = self.pool.usage()
+        free = {name: cap - usage.used.get(name, 0.0) for name, cap in usage.capacity.items()}
+        now = self.clock.now()
+        decision = decide(
+            needs=needs.request.as_dict() if needs.request is not None else {},
+            free=free,
+            slot_free=self.instances.available(target) if isinstance(target, Instance) else True,
+            allowed_at=needs.bucket.ready_at(now) if needs.bucket is not None else None,
+            now=now)
+        return decision if isinstance(decision, Wait) else None
 
     def _admit_slot(self, target: Instance) -> Admitted | None:
         slot = self.instances.take(target)

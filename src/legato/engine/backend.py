@@ -9,6 +9,8 @@ time through ``submit`` and reports each back exactly once, from any thread, thr
 - ``submit(call, done)``: start the call; later ``done(call, Outcome)``, exactly once.
 - ``cancel(call)``: best effort; a process worker is killed, an async task cancelled, a thread
   abandoned (its late result is dropped). ``done`` may still arrive and is ignored by the engine.
+  Returns False when the call runs on (a thread): the engine then keeps what it holds (its
+  cpus, its instance slot) until ``done`` arrives; True or None: it stopped, all is given back.
 - ``evict(target, slot)``: drop the live object of a class component's slot (the engine chose
   it to make room, or gave up on it); the next call on that slot builds it again.
 - ``close()``: stop everything, leave no worker process or thread behind.
@@ -50,7 +52,7 @@ class Call:
 
     @property
     def component(self) -> Component:
-        return self.target.component if isinstance(self.target, Instance) else self.target
+        return self.target.component
 
 
 @dataclass(slots=True)
@@ -84,7 +86,7 @@ class Backend(Protocol):
 
     def gpus(self) -> Sequence[Gpu]: ...
 
-    def cancel(self, call: Call) -> None: ...
+    def cancel(self, call: Call) -> bool | None: ...
 
     def evict(self, target: Instance, slot: int) -> None: ...
 

@@ -7,37 +7,43 @@ by the component's own estimated service time (never wait longer than a call tak
 50 ms. A flushed batch that cannot start yet (no free instance, no resources) is kept and keeps
 growing, up to ``max_size`` per call, until the run's admission lets it start.
 
+A batch is flushed early when waiting longer would miss its oldest call's deadline: each call
+with a deadline sets the batch's latest start (deadline less the component's estimated service
+time). When more calls wait than fit, higher-priority items go first, then older ones.
+
 The :class:`Batcher` knows nothing of the loop: it is handed how to start a call and how to set
 a timer, and the run calls ``timer_fired`` and ``flush_waiting`` back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from legato.component import Component, Instance
 from legato.engine.frames import PendingBatch, PendingCall, Task
+from legato.engine.instances import instance_key
 
 AUTO_WAIT_CAP = 0.05  # seconds: the longest an "auto" batch ever waits
 
 
 class Batcher:
-    """The pending batches of one run, one per batched target."""
+    """The pending batches of one engine, one per batched target: calls from every run and item
+    to the same warm instance (or the same stateless batched component) meet in one batch."""
 
     def __init__(
         self,
         *,
         now: Callable[[], float],
         estimate: Callable[[str], float],
-        start: Callable[[PendingCall], bool],
-        set_timer: Callable[[float, tuple[int, int]], None],
+        start: Callable[[PendingCall, str], bool],
+        set_timer: Callable[[float, tuple[Hashable, int]], None],
     ) -> None:
         self._now = now
         self._estimate = estimate
         self._start = start
         self._set_timer = set_timer
-        self._batches: dict[int, PendingBatch] = {}
+        self._batches: dict[Hashable, PendingBatch] = {}
 
     def __bool__(self) -> bool:
         """True while any batch holds calls or waits for room."""
@@ -48,12 +54,16 @@ class Batcher:
         """True when a flushed batch waits for an instance or resources."""
         return bool(self._batches) and any(b.waiting for b in self._batches.values())
 
+    def queued(self, target: Component | Instance) -> list[tuple[Task, dict[str, Any]]]:
+        """The calls waiting in ``target``'s batch (the list itself: a queue policy trims it)."""
+        batch = self._batches.get(batch_key(target))
+        return batch.tasks if batch is not None else []
+
     def add(self, task: Task, kwargs: dict[str, Any], target: Component | Instance) -> None:
         """One call of ``task``'s node joins its target's batch."""
-        component = target.component if isinstance(target, Instance) else target
-        policy = component.options.batch
+        policy = target.component.options.batch
         assert policy is not None
-        key = id(target)
+        key = batch_key(target)
         batch = self._batches.get(key)
         if batch is None:
             batch = self._batches[key] = PendingBatch()
@@ -67,50 +77,83 @@ class Batcher:
         if batch.waiting:
             return  # flushed when an instance frees up (flush_waiting)
         if len(batch.tasks) >= policy.max_size:
-            self.flush(key)
-        elif len(batch.tasks) == 1:
+            self.flush(key, "full")
+            return
+        service = self._estimate(task.frame.plan.keys[task.node.id])
+        deadline = task.frame.item.deadline
+        if deadline is not None:  # waiting past this would miss the call's deadline
+            latest = deadline - service
+            if latest <= now:
+                self.flush(key, "deadline")
+                return
+            if batch.flush_at is None or latest < batch.flush_at:
+                batch.flush_at = latest
+                batch.flush_reason = "deadline"
+                self._set_timer(latest, (key, batch.generation))
+        if len(batch.tasks) == 1:
             if policy.max_wait_ms == "auto":
-                service = self._estimate(task.frame.plan.keys[task.node.id])
                 wait = min(batch.arrival * (policy.max_size - 1), service, AUTO_WAIT_CAP)
             else:
                 wait = float(policy.max_wait_ms) / 1000.0
+            if batch.flush_at is None or now + wait < batch.flush_at:
+                batch.flush_at = now + wait
+                batch.flush_reason = "wait"
             self._set_timer(now + wait, (key, batch.generation))
 
-    def timer_fired(self, token: tuple[int, int]) -> None:
-        """A batch's max wait is over (unless it was flushed since)."""
+    def timer_fired(self, token: tuple[Hashable, int]) -> None:
+        """A batch's max wait (or its deadline's latest start) is here, unless it was flushed
+        since."""
         key, generation = token
         batch = self._batches.get(key)
         if batch is not None and batch.generation == generation:
-            self.flush(key)
+            if batch.flush_at is not None and batch.flush_at > self._now():
+                return  # an earlier timer of this batch; a later one is set
+            self.flush(key, batch.flush_reason)
 
     def flush_waiting(self) -> None:
         """Room came free: start the batches that were waiting for it, if they fit now."""
         for key, batch in list(self._batches.items()):
             if batch.waiting and batch.tasks:
-                self.flush(key)
+                self.flush(key, "room")
 
-    def flush(self, key: int) -> None:
-        """Send the batch now (up to ``max_size`` calls a time), if admission allows."""
+    def flush(self, key: Hashable, reason: str) -> None:
+        """Send the batch now (up to ``max_size`` calls a time, highest priority first), if
+        admission allows."""
         batch = self._batches.get(key)
         if batch is None or not batch.tasks:
             return
         live = [(t, kw) for t, kw in batch.tasks if not t.frame.item.finished]
         if not live:
-            batch.tasks = []
+            self._reset(batch, [])
             return
         target = live[0][0].node.target
         assert isinstance(target, Component | Instance)
-        component = target.component if isinstance(target, Instance) else target
-        assert component.options.batch is not None
-        size = component.options.batch.max_size
-        entries, rest = live[:size], live[size:]
+        policy = target.component.options.batch
+        assert policy is not None
+        if len(live) > policy.max_size:  # contended: higher priority first, then age
+            live.sort(key=lambda entry: (-entry[0].frame.item.priority, entry[0].frame.item.seq))
+        entries, rest = live[:policy.max_size], live[policy.max_size:]
         pending = PendingCall([t for t, _ in entries], target, None, [kw for _, kw in entries])
-        if not self._start(pending):
+        if not self._start(pending, reason):
             batch.tasks = live  # keep growing until an instance is free
             batch.waiting = True
             return
+        self._reset(batch, rest)
+        if rest:
+            self.flush(key, "full" if len(rest) >= policy.max_size else reason)
+
+    @staticmethod
+    def _reset(batch: PendingBatch, rest: list[tuple[Task, dict[str, Any]]]) -> None:
         batch.tasks = rest
         batch.waiting = False
         batch.generation += 1
-        if rest:
-            self.flush(key)
+        batch.flush_at = None
+        batch.flush_reason = "wait"
+
+
+def batch_key(target: Component | Instance) -> Hashable:
+    """Which batch a call joins: its live instance's (same class and arguments), or its
+    stateless component's."""
+    if isinstance(target, Instance):
+        return ("instance", instance_key(target))
+    return ("call", target.uid)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class RunStarted:
     """A run began; ``wall`` is the epoch time of its ``time`` (the engine clock's)."""
 
@@ -31,7 +31,7 @@ class RunStarted:
     wall: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class NodeQueued:
     """A node's inputs are all there: it waits for its turn (admission, a batch, a retry)."""
 
@@ -42,7 +42,7 @@ class NodeQueued:
     time: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class NodeStarted:
     """A call began executing (on its worker)."""
 
@@ -53,7 +53,7 @@ class NodeStarted:
     time: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class NodeFinished:
     """A call of a node succeeded; ``outputs`` by port (the values, not copies)."""
 
@@ -70,7 +70,7 @@ class NodeFinished:
     cache_key: str | None = None  # set when the outputs are to be cached under this key
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class NodeFailed:
     """A call of a node failed; ``will_retry``: the retry policy tries it again."""
 
@@ -88,7 +88,7 @@ class NodeFailed:
     executor: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class CacheHit:
     """A node's outputs were reused instead of computed: from the cache (same component
     fingerprint, same inputs) or, when a run resumes, from that run's own record."""
@@ -101,7 +101,7 @@ class CacheHit:
     time: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ItemFinished:
     """An item ended, ``ok`` with its ``result`` or with its ``error``."""
 
@@ -114,7 +114,7 @@ class ItemFinished:
     reused: bool = False  # a resumed run's item whose result was recorded before
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class RunFinished:
     """A run ended: ``status`` ok, failed or cancelled; items done and failed."""
 
@@ -125,8 +125,65 @@ class RunFinished:
     failed: int
 
 
+@dataclass(slots=True, kw_only=True)
+class BatchFormed:
+    """Calls to a batched component were sent together: how many, and why now (``"full"``: it
+    reached max_size; ``"wait"``: its oldest call waited max_wait; ``"deadline"``: waiting
+    longer would miss the oldest call's deadline; ``"room"``: it waited for an instance)."""
+
+    component: str
+    size: int
+    reason: str
+    time: float
+    runs: int = 1  # how many runs' calls it holds
+
+
+@dataclass(slots=True, kw_only=True)
+class InstanceBuilt:
+    """A class component's slot took its first call: its object is built where it runs."""
+
+    component: str
+    slot: int
+    time: float
+
+
+@dataclass(slots=True, kw_only=True)
+class InstanceEvicted:
+    """A warm instance was dropped (to make room, or given up after its call was abandoned)."""
+
+    component: str
+    slot: int
+    time: float
+    reason: str = "room"
+
+
+@dataclass(slots=True, kw_only=True)
+class ItemDropped:
+    """An item ended without a result, by policy, not failure: ``reason`` is ``"replaced"``
+    (queue="latest"), ``"queue_full"`` (Fifo(n)), ``"max_age"`` or ``"cancelled"``."""
+
+    run: str
+    item: int
+    node: str
+    reason: str
+    time: float
+
+
+@dataclass(slots=True, kw_only=True)
+class AdmissionWaited:
+    """A call could not start at once: ``on`` says what it waits for (``"slot"``: a warm
+    instance; ``"resource:cpus"``...; ``"rate_limit"``)."""
+
+    run: str
+    item: int
+    node: str
+    on: str
+    time: float
+
+
 Event = (RunStarted | NodeQueued | NodeStarted | NodeFinished | NodeFailed | CacheHit
-         | ItemFinished | RunFinished)
+         | ItemFinished | RunFinished | BatchFormed | InstanceBuilt | InstanceEvicted
+         | ItemDropped | AdmissionWaited)
 Subscriber = Callable[[Event], None]
 
 
@@ -135,6 +192,7 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._logged: set[str] = set()
 
     @property
     def active(self) -> bool:
@@ -152,5 +210,20 @@ class EventBus:
         return unsubscribe
 
     def publish(self, event: Event) -> None:
+        """Call every subscriber; one that raises is logged once (by name) and never stops the
+        engine, nor the subscribers after it."""
         for subscriber in self._subscribers:
-            subscriber(event)
+            try:
+                subscriber(event)
+            except Exception:
+                self._failed(subscriber)
+
+    def _failed(self, subscriber: Subscriber) -> None:
+        name = getattr(subscriber, "__qualname__", None) or type(subscriber).__qualname__
+        if name in self._logged:
+            return
+        self._logged.add(name)
+        import logging
+
+        logging.getLogger("legato").exception("event subscriber %s raised; it is skipped for "
+                                              "this event (logged once)", name)

@@ -1,62 +1,58 @@
-"""Feeding a run from a source that may block: a thread pulls items, the scheduler never waits.
+"""Feeding a run from a source that may block: a thread pulls items, no one else waits on it.
 
-``map`` over a list reads it on the scheduler's own thread. Any other iterable (a generator, a
-file, a socket) may block between items, so a :class:`Feeder` pulls it on its own thread and
-posts each item to the run's queue as a :class:`Fed` message. At most ``window`` items are ever
-out of the source and not yet handed back by the run: the feeder takes room in a semaphore
-before it pulls, and the run gives room back as it yields results.
+``map`` over a list is fed by its consumer (the ``results()`` generator). Any other iterable (a
+generator, a file, a socket) may block between items, so a :class:`Feeder` pulls it on its own
+thread and submits each item to the run. At most ``window`` items are ever out of the source
+and not yet handed back: the feeder takes room in a semaphore before it pulls, and the consumer
+gives room back as it yields results. While a ``Block(n)`` queue of the run is full the feeder
+waits before pulling (backpressure to the source).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-
-class Fed:
-    """A message from the feeder: one item, or the end of the source (with its error)."""
-
-    __slots__ = ("end", "error", "index", "raw")
-
-    def __init__(self, index: int = -1, raw: Any = None, *, end: bool = False,
-                 error: BaseException | None = None) -> None:
-        self.index = index
-        self.raw = raw
-        self.end = end
-        self.error = error
+if TYPE_CHECKING:
+    from legato.engine.run import Run
 
 
 class Feeder:
-    """Pulls items from a source that may block (a socket, a paced generator, a slow file) on
-    its own thread, so the scheduler never waits on it; at most ``window`` items are ever out
-    of the source and not yet handed back by the run."""
+    """Pulls a run's items from ``source`` on its own thread (see the module docstring)."""
 
-    def __init__(self, source: Iterator[tuple[int, Any]], window: int,
-                 put: Callable[[Any], None]) -> None:
+    def __init__(self, source: Iterator[Any], window: int, run: Run) -> None:
         self.source = source
         self.room = threading.Semaphore(window)
-        self.put = put
+        self.run = run
         self.stopped = False
 
     def start(self) -> None:
         threading.Thread(target=self._pull, name="legato-feeder", daemon=True).start()
 
     def _pull(self) -> None:
+        run = self.run
         while True:
             self.room.acquire()  # room first: nothing is taken from the source too early
+            run._gate.wait()
             if self.stopped:
                 return
             try:
-                index, raw = next(self.source)
+                raw = next(self.source)
             except StopIteration:
-                self.put(Fed(end=True))
+                run.close()
                 return
-            except BaseException as exc:  # the run raises it, where the user looks
-                self.put(Fed(end=True, error=exc))
+            except BaseException as exc:  # the consumer raises it, where the user looks
+                run.fail(exc)
                 return
-            self.put(Fed(index, raw))
+            if self.stopped:
+                return
+            try:
+                run.submit_many([raw])
+            except Exception:  # the run was closed under us (cancelled): stop pulling
+                return
 
     def stop(self) -> None:
         self.stopped = True
         self.room.release()
+        self.run._gate.set()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from legato import types as port_types
@@ -31,12 +31,17 @@ class Failure:
 
 @dataclass(frozen=True)
 class RunStats:
-    """A snapshot of a run's progress."""
+    """A snapshot of a run's progress: items done, failed (deadlines and cancellations
+    included) and dropped; node calls running and queued now; drops per component by reason
+    (``{"plan": {"replaced": 3}}``)."""
 
     done: int
     failed: int
     running: int
     queued: int
+    dropped: int = 0
+    drops: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    submitted: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,13 +104,31 @@ def ranks(
 
 
 class Item:
-    """One top-level item: its inputs, and its result or error once finished."""
+    """One top-level item: its inputs, and its result or error once finished.
 
-    __slots__ = ("error", "failed", "finished", "index", "inputs", "result")
+    ``run`` is the run it belongs to (items of many runs share the engine's loop and batches);
+    ``priority`` and ``seq`` (global submission order: the item's age) order its calls;
+    ``born`` is when its data was made (submission, or a stream source's timestamp), for
+    ``max_age``; ``deadline`` (clock time) or None; ``calls``: ids of its calls in flight.
+    """
 
-    def __init__(self, index: int, inputs: Mapping[str, Any]) -> None:
+    __slots__ = ("born", "calls", "deadline", "error", "failed", "finished", "handle", "index",
+                 "inputs", "limit", "priority", "result", "run", "seq")
+
+    def __init__(self, index: int, inputs: Mapping[str, Any], run: Any = None, *,
+                 priority: int = 0, seq: int = 0, born: float = 0.0,
+                 deadline: float | None = None, limit: float | None = None,
+                 handle: Any = None) -> None:
         self.index = index
         self.inputs = inputs
+        self.run = run
+        self.priority = priority
+        self.seq = seq
+        self.born = born
+        self.deadline = deadline
+        self.limit = limit  # the deadline in seconds from submission
+        self.handle = handle
+        self.calls: set[int] | None = None
         self.failed = False
         self.finished = False
         self.result: Any = None
@@ -115,7 +138,8 @@ class Item:
 class Frame:
     """One execution of one graph with concrete inputs (an item's, or a map element's)."""
 
-    __slots__ = ("inputs", "item", "parent", "path", "plan", "remaining", "values", "waiting")
+    __slots__ = ("fanouts", "inputs", "item", "parent", "path", "plan", "remaining", "values",
+                 "waiting")
 
     def __init__(
         self,
@@ -133,6 +157,7 @@ class Frame:
         self.values: dict[str, dict[str, Any]] = {}
         self.waiting = dict(plan.upstream_count)
         self.remaining = len(plan.graph.nodes)
+        self.fanouts: dict[str, Fanout] | None = None  # its running map and branch nodes
 
 
 class Task:
@@ -166,9 +191,12 @@ class Fanout:
 class PendingBatch:
     """Calls waiting to be sent together to one batched component."""
 
-    __slots__ = ("arrival", "generation", "last_arrival", "tasks", "waiting")
+    __slots__ = ("arrival", "flush_at", "flush_reason", "generation", "last_arrival", "tasks",
+                 "waiting")
 
     def __init__(self) -> None:
+        self.flush_at: float | None = None  # when a timer will flush it (the earliest set)
+        self.flush_reason = "wait"
         self.tasks: list[tuple[Task, dict[str, Any]]] = []
         self.generation = 0
         self.waiting = False  # flushed, but no instance was free: keeps growing until one is
@@ -214,6 +242,13 @@ def bind_inputs(graph: Graph, raw: Mapping[str, Any], index: int | None = None) 
     return bound
 
 
+def wait_group(target: Component | Instance) -> Hashable:
+    """Calls that wait for the same thing: the same instance, or the same component."""
+    if isinstance(target, Instance):
+        return ("instance", instance_key(target))
+    return ("call", target.uid)
+
+
 _ARRIVALS = itertools.count()  # the order calls came to wait in (ties in priority)
 
 
@@ -237,24 +272,24 @@ class PendingCall:
 
     @property
     def component(self) -> Component:
-        target = self.target
-        return target.component if isinstance(target, Instance) else target
+        return self.target.component
 
     def first(self) -> Task:
         return self.tasks[0] if isinstance(self.tasks, list) else self.tasks
 
-    def priority(self) -> tuple[float, int, int]:
+    def priority(self) -> tuple[int, float, int, int]:
+        """Admission order: the item's priority tier, then critical-path rank, then age."""
         task = self.first()
-        return (-task.frame.plan.rank[task.node.id], task.frame.item.index, self.seq)
+        item = task.frame.item
+        return (-item.priority, -task.frame.plan.rank[task.node.id], item.seq, self.seq)
 
     def finished(self) -> bool:
-        return self.first().frame.item.finished
+        if isinstance(self.tasks, list):
+            return all(task.frame.item.finished for task in self.tasks)
+        return self.tasks.frame.item.finished
 
     def group(self) -> Hashable:
-        """Calls that wait for the same thing: the same instance, or the same request."""
-        if isinstance(self.target, Instance):
-            return ("instance", instance_key(self.target))
-        return ("call", id(self.target))
+        return wait_group(self.target)
 
     def __lt__(self, other: PendingCall) -> bool:
         return self.seq < other.seq

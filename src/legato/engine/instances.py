@@ -33,7 +33,7 @@ from legato.options import Resources
 class Slot:
     """One live (or about to be built) object of a class component."""
 
-    __slots__ = ("busy", "grant", "index", "key", "last_used", "target")
+    __slots__ = ("busy", "calls", "grant", "index", "key", "last_used", "target")
 
     def __init__(self, target: Instance, index: int, grant: Grant | None, now: float) -> None:
         self.target = target
@@ -42,13 +42,13 @@ class Slot:
         self.grant = grant
         self.busy = True
         self.last_used = now
+        self.calls = 0  # calls it has been handed (the first builds its object)
 
 
 def instance_key(target: Instance) -> str:
     """Which slots can serve ``target``: the same class and arguments, and the same component
-    object (a class redefined under the same name is another; its slots keep it alive, so its
-    id is not reused while they exist)."""
-    return f"{target.key()}@{id(target.component)}"
+    object (a class redefined under the same name is another: its ``uid`` differs)."""
+    return f"{target.key()}@{target.component.uid}"
 
 
 def held_by_instance(request: Resources) -> Resources:
@@ -129,6 +129,13 @@ class InstanceTable:
         self._evict(slot.target, slot.index)
         if slot.grant is not None:
             self.pool.release(slot.grant)
+
+    def available(self, target: Instance) -> bool:
+        """Could a call of ``target`` get a slot now (an idle one, or room for a new one)?"""
+        with self._lock:
+            slots = self._slots.get(instance_key(target), [])
+            return (any(not slot.busy for slot in slots)
+                    or len(slots) < target.component.options.instances)
 
     def live(self, target: Instance) -> int:
         """How many slots ``target`` has now."""

@@ -9,7 +9,8 @@ recorded it):
   ``thread_name`` metadata event.
 - :func:`gantt` — a Gantt chart (PNG, SVG or PDF bytes, drawn with matplotlib, which is imported
   only here and only when called): one row per worker, one bar per execution coloured by node
-  name, failed attempts hatched and outlined in red.
+  name, failed attempts hatched and outlined in red; each row one collection of bars, so that
+  drawing takes time linear in the executions.
 
 Lanes follow one policy in both. Spans with the same node, worker, times and status are one
 execution (a batched call serving several items) and become one event listing its items. A
@@ -170,14 +171,32 @@ GANTT_FORMATS = ("png", "svg", "pdf")
 def gantt(
     spans: Iterable[Span], *, title: str = "", origin: float | None = None, fmt: str = "png"
 ) -> bytes:
-    """A Gantt chart of the spans as ``fmt`` (png, svg or pdf) bytes: one row per lane, time in
-    seconds since ``origin`` (default the earliest start) along x, one colour per node name;
-    failed attempts are outlined in red and hatched (``xx`` failed, ``//`` retried).
+    """A Gantt chart of the spans as ``fmt`` (png, svg or pdf) bytes: the figure
+    :func:`gantt_figure` draws.
 
     Raises :class:`LegatoError` when matplotlib is not installed, saying what to install.
     """
     if fmt not in GANTT_FORMATS:
         raise LegatoError(f"a timeline chart is png, svg or pdf, got {fmt!r}")
+    figure = gantt_figure(spans, title=title, origin=origin, fmt=fmt)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, dpi=120)
+    return buffer.getvalue()
+
+
+def gantt_figure(
+    spans: Iterable[Span], *, title: str = "", origin: float | None = None, fmt: str = "png"
+) -> Any:
+    """The Gantt chart as a matplotlib ``Figure``: one row per lane, time in seconds since
+    ``origin`` (default the earliest start) along x, one colour per node name; failed attempts
+    are outlined in red and hatched (``xx`` failed, ``//`` retried).
+
+    Drawing takes time linear in the executions: each lane is one ``broken_barh`` collection
+    holding all its bars (colours and outlines per bar), plus one hatched overlay per lane for
+    its failed attempts and one for its retried ones, so the number of artists grows with the
+    lanes, never with the executions. ``fmt`` only names the format in the error raised when
+    matplotlib is not installed.
+    """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -200,15 +219,7 @@ def gantt(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for row, lane in enumerate(rows):
-        for bar in lane.bars:
-            span = bar.span
-            failed = span.status in FAILED
-            axes.broken_barh(
-                [(span.start - zero, max(span.duration, 0.0))], (row - 0.4, 0.8),
-                facecolors=colour[span.name],
-                edgecolors="#d62728" if failed else "none",
-                linewidth=1.2 if failed else 0,
-                hatch=("xx" if span.status == "failed" else "//") if failed else None)
+        _draw_lane(axes, lane, row, zero, colour)
     axes.set_yticks(range(len(rows)), [lane.label for lane in rows])
     axes.set_ylim(len(rows) - 0.5, -0.5)  # the first lane on top
     axes.set_xlabel("seconds since the run began")
@@ -221,15 +232,34 @@ def gantt(
         handles.append(Patch(facecolor="white", label=f"... {len(names) - len(shown)} more"))
     statuses = {span.status for span in spans}
     if "failed" in statuses:
-        handles.append(Patch(facecolor="white", edgecolor="#d62728", hatch="xx", label="failed"))
+        handles.append(Patch(facecolor="white", edgecolor=_RED, hatch="xx", label="failed"))
     if "retried" in statuses:
-        handles.append(Patch(facecolor="white", edgecolor="#d62728", hatch="//",
+        handles.append(Patch(facecolor="white", edgecolor=_RED, hatch="//",
                              label="failed, retried"))
     if handles:
         figure.legend(handles=handles, loc="outside right upper", fontsize="small")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=120)
-    return buffer.getvalue()
+    return figure
+
+
+_RED = "#d62728"
+_HATCHES = {"failed": "xx", "retried": "//"}
+
+
+def _draw_lane(axes: Any, lane: Lane, row: int, zero: float, colour: dict[str, Any]) -> None:
+    """One lane's bars as one ``broken_barh`` (a colour and an outline per bar), then one
+    hatched overlay per failure status present in the lane."""
+    spans = [bar.span for bar in lane.bars]
+    extent = (row - 0.4, 0.8)
+    ranges = [(span.start - zero, max(span.duration, 0.0)) for span in spans]
+    failed = [span.status in FAILED for span in spans]
+    axes.broken_barh(ranges, extent, facecolors=[colour[span.name] for span in spans],
+                     edgecolors=[_RED if bad else "none" for bad in failed],
+                     linewidths=[1.2 if bad else 0.0 for bad in failed])
+    for status, hatch in _HATCHES.items():
+        marked = [ranges[i] for i, span in enumerate(spans) if span.status == status]
+        if marked:
+            axes.broken_barh(marked, extent, facecolors="none", edgecolors=_RED,
+                             linewidths=1.2, hatch=hatch)
 
 
 def _palette(count: int) -> list[Any]:

@@ -5,8 +5,12 @@ and resuming a run that died.
   read runs, items, node executions and cache entries back.
 - :class:`Recorder` (``writer.py``): the event subscriber that writes a run, in batches.
 - :class:`StoreMemo` (``memo.py``): cache hits and resumed work, for the engine.
+- ``claims.py``: which process holds a run (host, pid, process start), so that one process at
+  a time resumes it; ``lineage.py``: what a recorded node output depends on (for
+  ``resume --retry-failed``); ``housekeeping.py``: removing runs, freeing unused blobs.
 - ``database.py`` (connections, Alembic migrations), ``schema.py`` (the tables),
-  ``blobs.py`` (content-addressed bytes), ``values.py`` (how values become bytes).
+  ``blobs.py`` (content-addressed bytes, verified, compressed), ``values.py`` (how values
+  become bytes).
 
 Importing this package imports SQLAlchemy; ``import legato`` does not.
 """

@@ -15,6 +15,7 @@ with what to do.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,9 @@ def _sqlite(url: sa.URL, timeout: float) -> Engine:
     if database and database != ":memory:":
         path = Path(database)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private(path)
         except OSError as exc:
-            raise StoreError(f"cannot create the store's directory {path.parent}: {exc}") from exc
+            raise StoreError(f"cannot create the store {path}: {exc}") from exc
         if path.exists() and path.stat().st_size > 0:
             with path.open("rb") as stream:
                 if stream.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
@@ -89,6 +90,15 @@ def _sqlite(url: sa.URL, timeout: float) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600; SQLite gives its journal and
+    WAL files the same mode) in a directory of its owner only (0700) when legato makes it. A
+    directory or file that is there already keeps its mode."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 @contextlib.contextmanager

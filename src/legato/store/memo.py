@@ -44,9 +44,14 @@ class StoreMemo:
         self.caching = caching
         self.resumed = resumed
         self.cache_names: dict[str, str] = {}  # key -> component name, for the writer
+        self._forgotten: set[int] = set()  # a resumed run's items whose inputs changed
+
+    def forget(self, index: int) -> None:
+        """Reuse nothing recorded for item ``index`` (its inputs are not the recorded ones)."""
+        self._forgotten.add(index)
 
     def item(self, index: int) -> Reuse | None:
-        if self.resumed is None:
+        if self.resumed is None or index in self._forgotten:
             return None
         found = self.resumed.items.get(index)
         if found is None:
@@ -58,7 +63,7 @@ class StoreMemo:
 
     def node(self, item: int, name: str, target: Component | Instance,
              kwargs: dict[str, Any]) -> Reuse | str | None:
-        if self.resumed is not None:
+        if self.resumed is not None and item not in self._forgotten:
             recorded = self.resumed.nodes.get((item, name))
             if recorded is not None:
                 outputs = self._values(recorded)

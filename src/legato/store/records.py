@@ -16,8 +16,8 @@ class RunRecord:
     pipeline: str
     fingerprint: str  # the graph's: components' code and versions, and the wiring
     status: str  # "running" | "ok" | "failed" | "cancelled" (a "running" run whose process died
-    # stays "running" until it is resumed: ``host`` and ``pid`` tell; the CLI shows it as
-    # "interrupted")
+    # stays "running" until it is resumed: ``host``, ``pid`` and ``process`` tell, see
+    # :mod:`legato.store.claims`; the CLI shows it as "interrupted")
     started: float
     finished: float | None
     done: int
@@ -28,6 +28,10 @@ class RunRecord:
     options: dict[str, Any]  # the run's options (window, ordered, on_error, cache, output path)
     host: str
     pid: int
+    process: str = ""  # with host and pid, the process holding a "running" run (its start)
+    total: int | None = None  # items in the run's input, once the input was read to the end
+    recorded: int = 0  # items whose outcome (ok or failed) is recorded: an interrupted run's
+    # progress, what a resume will not compute again (failed ones are tried again)
 
     @property
     def duration(self) -> float | None:

@@ -5,14 +5,20 @@ migrated database with this module, so the two cannot drift. Times are seconds s
 ``outputs`` (JSON ``{port: reference}``) and ``result`` hold value references: a blob digest,
 or, for a value whose stored form is small, ``"="`` and that form in base64 (see
 :meth:`legato.store.Store.reference`): a million tiny results are not a million files.
+
+An item's row is written when the item is read from the run's input (status ``"pending"``,
+``finished`` then the time it was read, ``inputs`` the digest of its inputs), and again when it
+ends (``"ok"`` or ``"failed"``): a resumed run checks its inputs against every row. A run's
+``host``, ``pid`` and ``process`` name the process that holds it while its status is
+``"running"`` (see :mod:`legato.store.claims`).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
 
-HEAD = "0002"  # the newest revision in migrations/versions
-REVISIONS = ("0001", "0002")  # every revision this legato knows, oldest first
+HEAD = "0003"  # the newest revision in migrations/versions
+REVISIONS = ("0001", "0002", "0003")  # every revision this legato knows, oldest first
 
 metadata = MetaData()
 
@@ -38,6 +44,11 @@ runs = Table(
     Column("options", Text, nullable=False, default="{}"),
     Column("host", String(255), nullable=False, default=""),
     Column("pid", Integer, nullable=False, default=0),
+    # who holds the run (with host and pid): the process's start, so a reused pid is told apart
+    Column("process", String(80), nullable=False, default="", server_default=""),
+    Column("total", Integer),  # items in the run's input, once it was read to the end
+    Column("shape", String(64)),  # the graph's node ids and wiring, without the code
+    Column("lineage", Text),  # JSON {node path: digest of its code and of its upstream's}
     Index("ix_runs_started", "started"),
 )
 
@@ -49,6 +60,7 @@ items = Table(
     Column("finished", Float, nullable=False),
     Column("result", Text),
     Column("error", Text),
+    Column("inputs", String(32)),  # the digest of the item's inputs (None: they have no form)
 )
 
 nodes = Table(

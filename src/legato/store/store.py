@@ -12,16 +12,20 @@ import base64
 import json
 import os
 import secrets
-from dataclasses import dataclass
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from legato.errors import StoreError
-from legato.store import schema
+from legato.store import claims, schema
 from legato.store.blobs import Blobs
+from legato.store.claims import Claimant
 from legato.store.database import connect, normalise, reading, writing
+from legato.store.lineage import path_of
 from legato.store.records import CacheRecord, ItemRecord, NodeRecord, RunRecord
 from legato.values import Codec, Unstorable
 
@@ -37,12 +41,15 @@ def home() -> Path:
 @dataclass(frozen=True)
 class Resumed:
     """What a run recorded before it stopped: finished items' results (index -> value
-    reference), and the outputs of nodes of items that did not finish
-    (``(item, node) -> {port: reference}``)."""
+    reference), the outputs of nodes of items that did not finish
+    (``(item, node) -> {port: reference}``), the digest of every recorded item's inputs
+    (None: recorded without one), and whether the run had finished well (nothing to do)."""
 
     run: RunRecord
     items: dict[int, str]
     nodes: dict[tuple[int, str], dict[str, str]]
+    inputs: dict[int, str | None] = field(default_factory=dict)
+    finished: bool = False
 
 
 class Store:
@@ -126,7 +133,10 @@ class Store:
         """The latest runs, newest first."""
         query = sa.select(schema.runs).order_by(schema.runs.c.started.desc()).limit(limit)
         with reading(self.engine) as connection:
-            return [_run(row) for row in connection.execute(query).mappings()]
+            rows = connection.execute(query).mappings().all()
+            counts = _recorded(connection, [row["id"] for row in rows if row["status"] != "ok"])
+        return [_run(row, counts.get(row["id"], 0) if row["status"] != "ok" else None)
+                for row in rows]
 
     def run(self, run_id: str) -> RunRecord:
         """The run with this id, or the one run whose id starts with it."""
@@ -135,14 +145,16 @@ class Store:
             rows = connection.execute(
                 sa.select(table).where(table.c.id.startswith(run_id, autoescape=True)).limit(2)
             ).mappings().all()
-        exact = [row for row in rows if row["id"] == run_id]
-        if exact:
-            return _run(exact[0])
-        if not rows:
-            raise StoreError(f"no run '{run_id}' in {self}; `legato runs` lists them")
-        if len(rows) > 1:
-            raise StoreError(f"'{run_id}' starts more than one run id; give more of it")
-        return _run(rows[0])
+            exact = [row for row in rows if row["id"] == run_id]
+            if not exact and len(rows) == 1:
+                exact = list(rows)
+            if not exact:
+                if not rows:
+                    raise StoreError(f"no run '{run_id}' in {self}; `legato runs` lists them")
+                raise StoreError(f"'{run_id}' starts more than one run id; give more of it")
+            row = exact[0]
+            counts = _recorded(connection, [row["id"]] if row["status"] != "ok" else [])
+        return _run(row, counts.get(row["id"], 0) if row["status"] != "ok" else None)
 
     def nodes(self, run_id: str) -> list[NodeRecord]:
         """Every node execution of the run, by start time."""
@@ -160,8 +172,8 @@ class Store:
     def items(self, run_id: str) -> list[ItemRecord]:
         """The run's finished items, by index."""
         table = schema.items
-        query = (sa.select(table).where(table.c.run_id == self.run(run_id).id)
-                 .order_by(table.c.idx))
+        query = (sa.select(table).where(table.c.run_id == self.run(run_id).id,
+                                        table.c.status != "pending").order_by(table.c.idx))
         with reading(self.engine) as connection:
             return [ItemRecord(run=row["run_id"], index=row["idx"], status=row["status"],
                                finished=row["finished"], error=row["error"])
@@ -176,40 +188,113 @@ class Store:
             rows = connection.execute(query).all()
         return {index: self.value(digest) for index, digest in rows if digest is not None}
 
-    def start_run(self, record: RunRecord) -> None:
-        """Record a new run (status "running")."""
+    def start_run(self, record: RunRecord, *, shape: str | None = None,
+                  lineage: Mapping[str, str] | None = None) -> None:
+        """Record a new run (status "running"), held by the process ``record`` names.
+        ``shape`` and ``lineage`` (see :mod:`legato.store.lineage`) let a resume with new code
+        tell which recorded outputs still hold."""
         with writing(self.engine) as connection:
             connection.execute(schema.runs.insert().values(
                 id=record.id, pipeline=record.pipeline, fingerprint=record.fingerprint,
                 status="running", started=record.started, finished=None, done=0, failed=0,
                 error=None, target=record.target, inputs=json.dumps(record.inputs, default=str),
                 options=json.dumps(record.options, default=str), host=record.host,
-                pid=record.pid))
+                pid=record.pid, process=record.process, total=record.total, shape=shape,
+                lineage=None if lineage is None else json.dumps(lineage, sort_keys=True)))
 
-    def resume(self, run_id: str, *, fingerprint: str, pid: int) -> Resumed:
-        """Mark a stopped run running again and read what it recorded.
+    def resume(self, run_id: str, *, fingerprint: str, shape: str | None = None,
+               lineage: Mapping[str, str] | None = None, retry_failed: bool = False,
+               claimant: Claimant | None = None) -> Resumed:
+        """Claim a stopped run for this process and read what it recorded, in one transaction.
 
-        Refuses a run of a different pipeline graph (its code or wiring changed since)."""
-        run = self.run(run_id)
-        if run.fingerprint != fingerprint:
+        Refused (:class:`StoreError`, naming the holder) while the process holding the run is
+        alive (see :mod:`legato.store.claims`). Refused for a pipeline whose code or wiring
+        changed (another graph ``fingerprint``), unless ``retry_failed`` and its ``shape`` is
+        the same: then recorded node outputs whose ``lineage`` changed are forgotten (their
+        node runs again with the new code) and the run takes the new fingerprint. A run that
+        finished well is not claimed nor changed: ``Resumed.finished`` says so."""
+        found = self.run(run_id)
+        holder = claimant or claims.me()
+        runs, items, nodes = schema.runs, schema.items, schema.nodes
+        with writing(self.engine) as connection:
+            row = connection.execute(sa.select(runs).where(runs.c.id == found.id)
+                                     .with_for_update()).mappings().first()
+            if row is None:
+                raise StoreError(f"run {found.id} was removed from {self} meanwhile")
+            run = _run(row)
+            finished = run.status == "ok"  # nothing to do: not claimed, not changed
+            stale = self._changed(run, row, fingerprint, shape, lineage, retry_failed)
+            if run.status == "running":
+                current = Claimant(run.host, run.pid, run.process)
+                if claims.alive(current):
+                    raise StoreError(_held(run, current))
+            if not finished:
+                changes: dict[str, Any] = {
+                    "status": "running", "finished": None, "error": None,
+                    "host": holder.host, "pid": holder.pid, "process": holder.process}
+                if run.fingerprint != fingerprint:
+                    changes.update(fingerprint=fingerprint, shape=shape, lineage=json.dumps(
+                        dict(lineage or {}), sort_keys=True))
+                connection.execute(runs.update().where(runs.c.id == run.id).values(**changes))
+            done: dict[int, str] = {}
+            inputs: dict[int, str | None] = {}
+            query = sa.select(items.c.idx, items.c.status, items.c.result, items.c.inputs).where(
+                items.c.run_id == run.id)
+            for index, status, result, digest in connection.execute(query):
+                inputs[index] = digest
+                if status == "ok" and result is not None:
+                    done[index] = result
+            recorded: dict[tuple[int, str], dict[str, str]] = {}
+            forget: list[int] = []
+            query = sa.select(nodes.c.id, nodes.c.item, nodes.c.node, nodes.c.outputs).where(
+                nodes.c.run_id == run.id, nodes.c.status == "ok", nodes.c.outputs.is_not(None))
+            for row_id, item, node, outputs in connection.execute(query):
+                if stale and not finished and path_of(node) in stale:
+                    forget.append(row_id)  # computed by code that changed since
+                elif item not in done:
+                    recorded[(item, node)] = json.loads(outputs)
+            for start in range(0, len(forget), 500):
+                connection.execute(nodes.update().where(
+                    nodes.c.id.in_(forget[start:start + 500])).values(outputs=None))
+        return Resumed(run, done, recorded, inputs=inputs, finished=finished)
+
+    def _changed(self, run: RunRecord, row: sa.RowMapping, fingerprint: str, shape: str | None,
+                 lineage: Mapping[str, str] | None, retry_failed: bool) -> set[str]:
+        """The graph paths whose recorded outputs no longer hold (see :meth:`resume`); raise
+        when the pipeline changed in a way a resume cannot follow."""
+        if run.fingerprint == fingerprint:
+            return set()
+        if not retry_failed:
             raise StoreError(
                 f"run {run.id} was of another version of pipeline '{run.pipeline}' (graph "
                 f"fingerprint {run.fingerprint}, now {fingerprint}): its code or wiring "
-                "changed, so its results cannot be reused; start a new run")
-        items, nodes = schema.items, schema.nodes
-        with writing(self.engine) as connection:
-            connection.execute(schema.runs.update().where(schema.runs.c.id == run.id).values(
-                status="running", finished=None, error=None, pid=pid))
-            done = dict(connection.execute(sa.select(items.c.idx, items.c.result).where(
-                items.c.run_id == run.id, items.c.status == "ok")).all())
-            finished = sa.select(items.c.idx).where(items.c.run_id == run.id,
-                                                    items.c.status == "ok")
-            query = sa.select(nodes.c.item, nodes.c.node, nodes.c.outputs).where(
-                nodes.c.run_id == run.id, nodes.c.status == "ok", nodes.c.outputs.is_not(None),
-                nodes.c.item.not_in(finished))
-            recorded = {(item, node): json.loads(outputs)
-                        for item, node, outputs in connection.execute(query)}
-        return Resumed(run, {i: d for i, d in done.items() if d is not None}, recorded)
+                f"changed. If you fixed a component, rerun the failed items with the new code: "
+                f"legato resume {run.id} --retry-failed (from Python: map(items, resume=..., "
+                "retry_failed=True)); else start a new run")
+        if row["shape"] is None or row["lineage"] is None:
+            raise StoreError(
+                f"run {run.id} was recorded by an older legato, without its graph's shape: "
+                "it cannot be resumed with changed code; start a new run")
+        if row["shape"] != shape:
+            raise StoreError(
+                f"run {run.id}: the wiring of pipeline '{run.pipeline}' changed (nodes or "
+                "their connections, not only their code), so its recorded outputs cannot be "
+                "matched to the new graph; start a new run")
+        old = json.loads(row["lineage"])
+        return {path for path, digest in (lineage or {}).items() if old.get(path) != digest}
+
+    def release(self, run_id: str) -> RunRecord:
+        """Take the claim away from whoever holds the run (``legato resume --force``): the
+        run becomes "cancelled", resumable by anyone. Its previous record is returned."""
+        run = self.run(run_id)
+        if run.status == "running":
+            runs = schema.runs
+            with writing(self.engine) as connection:
+                connection.execute(runs.update().where(
+                    runs.c.id == run.id, runs.c.status == "running").values(
+                    status="cancelled", error=f"released by legato resume --force (it was held "
+                    f"by {Claimant(run.host, run.pid, run.process).describe()})"))
+        return run
 
     # -- the cache -----------------------------------------------------------------------------
 
@@ -233,20 +318,37 @@ class Store:
                     for row in connection.execute(query).mappings()]
 
     def clear_cache(self, component: str | None = None) -> int:
-        """Forget cache entries (of one component, by name); how many were removed. The blobs
-        stay: other entries or runs may share them."""
-        table = schema.cache
-        statement = table.delete()
-        if component is not None:
-            statement = statement.where(table.c.component == component)
-        with writing(self.engine) as connection:
-            return connection.execute(statement).rowcount
+        """Forget cache entries (of one component, by name); how many were removed. Their blobs
+        that nothing else names are removed too (see :mod:`legato.store.housekeeping`)."""
+        from legato.store.housekeeping import clear_cache
+
+        return clear_cache(self, component).entries
+
+def _recorded(connection: sa.Connection, run_ids: list[str]) -> dict[str, int]:
+    """How many items of each run have a recorded outcome (ok or failed)."""
+    if not run_ids:
+        return {}
+    items = schema.items
+    query = (sa.select(items.c.run_id, sa.func.count()).where(
+        items.c.run_id.in_(run_ids), items.c.status.in_(("ok", "failed")))
+        .group_by(items.c.run_id))
+    return {run_id: count for run_id, count in connection.execute(query).all()}
 
 
-def _run(row: sa.RowMapping) -> RunRecord:
+def _held(run: RunRecord, holder: Claimant) -> str:
+    if holder.host != socket.gethostname():
+        return (f"run {run.id} is held by {holder.describe()} (on another host: legato cannot "
+                f"tell from here whether it still runs). Wait for it to end; if you know that "
+                f"process is gone, legato resume {run.id} --force takes the run over")
+    return (f"run {run.id} is held by {holder.describe()}: that process is still running it. "
+            f"Wait for it to end, or stop it (kill {holder.pid}), then legato resume {run.id}")
+
+
+def _run(row: sa.RowMapping, recorded: int | None = None) -> RunRecord:
     return RunRecord(
         id=row["id"], pipeline=row["pipeline"], fingerprint=row["fingerprint"],
         status=row["status"], started=row["started"], finished=row["finished"],
         done=row["done"], failed=row["failed"], error=row["error"], target=row["target"],
         inputs=json.loads(row["inputs"] or "{}"), options=json.loads(row["options"] or "{}"),
-        host=row["host"], pid=row["pid"])
+        host=row["host"], pid=row["pid"], process=row["process"], total=row["total"],
+        recorded=(row["done"] + row["failed"]) if recorded is None else recorded)

@@ -6,6 +6,12 @@ every ``interval`` seconds, or sooner when a batch is full, turns the queued eve
 writes the values to the blob store first and then the rows in one transaction. A crash loses at
 most the last interval's records, never half of one: a row never names a blob that is not there.
 
+Besides events, the run's feed tells the recorder of each item read from the input (:meth:`read`:
+a "pending" row with the digest of its inputs, so a resume can check the inputs of items that
+had not finished), of the input's end (:meth:`read_all`: the run's item count), and of a
+resume that drops items past the input's new end (:meth:`truncate`). :meth:`restore` keeps the
+run's row as it was before (a finished run handed back, or a resume refused).
+
 If recording fails (a full disk, a database locked past the wait), the recorder stops
 recording, the run goes on and every finished item's result still reaches the caller;
 :meth:`Recorder.close` then raises the :class:`StoreError`. The queue is bounded: a run that
@@ -25,9 +31,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from legato.engine.events import (
+    AdmissionWaited,
+    BatchFormed,
     CacheHit,
     Event,
     EventBus,
+    InstanceBuilt,
+    InstanceEvicted,
+    ItemDropped,
     ItemFinished,
     NodeFailed,
     NodeFinished,
@@ -39,12 +50,35 @@ from legato.engine.events import (
 from legato.errors import StoreError
 from legato.store import schema
 from legato.store.database import writing
+from legato.store.records import RunRecord
 from legato.store.store import Store
 from legato.values import Unstorable
 
 _HIGH_WATER = 200_000  # queued events past which the run waits for the writer
 # a node's row is written when it ends, with its queued and start times: these add nothing
-_UNRECORDED = frozenset({NodeQueued, NodeStarted})
+_UNRECORDED = frozenset({NodeQueued, NodeStarted, BatchFormed, InstanceBuilt, InstanceEvicted,
+                         ItemDropped, AdmissionWaited})  # ItemDropped: its ItemFinished follows
+
+
+class _Read:
+    """Item ``index`` was read from the input; ``digest``: of its inputs."""
+
+    __slots__ = ("digest", "index", "wall")
+
+    def __init__(self, index: int, digest: str | None) -> None:
+        self.index = index
+        self.digest = digest
+        self.wall = time.time()
+
+
+class _End:
+    """The input ended after ``count`` items; ``truncate``: rows past it are to go."""
+
+    __slots__ = ("count", "truncate")
+
+    def __init__(self, count: int, *, truncate: bool = False) -> None:
+        self.count = count
+        self.truncate = truncate
 
 
 class Recorder:
@@ -58,12 +92,36 @@ class Recorder:
         self.batch = batch
         self.error: StoreError | None = None
         self._cache_names = cache_names if cache_names is not None else {}
-        self._events: collections.deque[Event] = collections.deque()
+        self._events: collections.deque[Event | _Read | _End] = collections.deque()
         self._wake = threading.Event()
         self._closing = False
         self._offset = time.time() - time.monotonic()  # engine clock -> wall clock
         self._thread = threading.Thread(target=self._work, name="legato-store", daemon=True)
         self._unsubscribe: Callable[[], None] | None = None
+        self._digests: dict[int, str | None] = {}  # items read and not yet finished
+        self._restore: dict[str, Any] | None = None
+
+    def read(self, index: int, digest: str | None) -> None:
+        """Item ``index`` was read from the run's input (``digest``: of its inputs)."""
+        if self.error is None:
+            self._events.append(_Read(index, digest))
+
+    def read_all(self, count: int) -> None:
+        """The run's input ended after ``count`` items."""
+        if self.error is None:
+            self._events.append(_End(count))
+
+    def truncate(self, count: int) -> None:
+        """The run now has ``count`` items: forget the rows of items past them."""
+        if self.error is None:
+            self._events.append(_End(count, truncate=True))
+
+    def restore(self, run: RunRecord) -> None:
+        """When the run ends, put back the run's row as ``run`` has it (a "running" run, no
+        longer held by anyone, becomes "cancelled") instead of recording how this run ended."""
+        self._restore = {"status": "cancelled" if run.status == "running" else run.status,
+                         "finished": run.finished, "done": run.done, "failed": run.failed,
+                         "error": run.error}
 
     def attach(self, bus: EventBus) -> Recorder:
         """Start recording the events of this recorder's run published on ``bus``."""
@@ -72,7 +130,7 @@ class Recorder:
         return self
 
     def __call__(self, event: Event) -> None:
-        if (event.__class__ in _UNRECORDED or event.run != self.run_id
+        if (event.__class__ in _UNRECORDED or event.run != self.run_id  # type: ignore[union-attr]
                 or self.error is not None):
             return
         events = self._events
@@ -134,10 +192,17 @@ class Recorder:
                 self._hit(event, rows)  # type: ignore[arg-type]
             elif kind is RunStarted:
                 self._offset = event.wall - event.time  # type: ignore[union-attr]
+            elif isinstance(event, _Read):
+                self._read(event, rows)
+            elif isinstance(event, _End):
+                rows.total = event.count
+                if event.truncate:
+                    rows.truncate = event.count
             elif kind is RunFinished:
-                rows.run = {"status": event.status,  # type: ignore[union-attr]
-                            "finished": self._wall(event.time),  # type: ignore[union-attr]
-                            "done": event.done, "failed": event.failed}  # type: ignore[union-attr]
+                rows.run = self._restore or {
+                    "status": event.status,  # type: ignore[union-attr]
+                    "finished": self._wall(event.time),  # type: ignore[union-attr]
+                    "done": event.done, "failed": event.failed}  # type: ignore[union-attr]
         with writing(self.store.engine) as connection:
             rows.write(connection, self.run_id)
 
@@ -196,7 +261,14 @@ class Recorder:
                            "", "", None, None, None))
         rows.hits[event.key] += 1
 
+    def _read(self, event: _Read, rows: _Rows) -> None:
+        self._digests[event.index] = event.digest
+        rows.items[event.index] = {"run_id": self.run_id, "idx": event.index,
+                                   "status": "pending", "finished": event.wall, "result": None,
+                                   "error": None, "inputs": event.digest}
+
     def _item(self, event: ItemFinished, rows: _Rows) -> None:
+        digest = self._digests.pop(event.item, None)
         if event.reused:
             return
         result = None
@@ -206,7 +278,7 @@ class Recorder:
         rows.items[event.item] = {"run_id": self.run_id, "idx": event.item,
                                   "status": "ok" if event.ok else "failed",
                                   "finished": self._wall(event.time), "result": result,
-                                  "error": event.error}
+                                  "error": event.error, "inputs": digest}
 
 
 class _Rows:
@@ -218,8 +290,16 @@ class _Rows:
         self.cache: list[dict[str, Any]] = []
         self.hits: collections.Counter[str] = collections.Counter()
         self.run: dict[str, Any] | None = None
+        self.total: int | None = None
+        self.truncate: int | None = None
 
     def write(self, connection: Connection, run_id: str) -> None:
+        if self.truncate is not None:  # before this batch's rows: they are all before the end
+            items, nodes = schema.items, schema.nodes
+            connection.execute(items.delete().where(items.c.run_id == run_id,
+                                                    items.c.idx >= self.truncate))
+            connection.execute(nodes.delete().where(nodes.c.run_id == run_id,
+                                                    nodes.c.item >= self.truncate))
         if self.nodes:
             _insert_many(connection, schema.nodes, NODE_COLUMNS, self.nodes)
         if self.items:
@@ -232,8 +312,10 @@ class _Rows:
                 table.update().where(table.c.key == sa.bindparam("k"))
                 .values(hits=table.c.hits + sa.bindparam("n")),
                 [{"k": key, "n": count} for key, count in self.hits.items()])
+        runs = schema.runs
+        if self.total is not None:
+            connection.execute(runs.update().where(runs.c.id == run_id).values(total=self.total))
         if self.run is not None:
-            runs = schema.runs
             connection.execute(runs.update().where(runs.c.id == run_id).values(**self.run))
 
 

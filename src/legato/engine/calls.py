@@ -1,0 +1,438 @@
+"""Calls: admitted, waiting in their component's queue, in flight, finished, retried, withdrawn.
+
+Every call is a list of tasks (a plain call is a batch of one). A call that cannot start waits
+in a group of calls that ask the same of the same target, ordered by priority tier, rank and
+age; whenever something comes free the groups are tried again, best first (a group whose first
+call does not fit is passed over whole: backfill). A component's ``queue=`` policy acts on its
+waiting calls:
+
+- ``"fifo"``: nothing (unbounded; the default);
+- ``"latest"``: a newer item's call drops the waiting calls of older items of the same run;
+- ``Fifo(n)``: past ``n`` waiting calls the oldest item's is dropped;
+- ``Block(n)``: while ``n`` calls wait, the runs feeding it take no new items.
+
+``max_age`` drops an item whose data is older than that when its call would start. A drop ends
+the item with a :class:`~legato.engine.handles.Dropped` result, counted per component.
+
+When an item ends early (failed, dropped, cancelled, past its deadline), its waiting calls are
+skipped when their turn comes and its calls in flight that serve no other item are cancelled:
+a process worker is killed, an async task cancelled; a thread cannot be stopped, so its call is
+*abandoned*: what it holds (cpus, its instance slot) stays held until it really ends, so
+concurrency never exceeds capacity.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+from legato.engine.allocator import FREE, Admitted
+from legato.engine.backend import Call, Outcome, split_returned, split_value
+from legato.engine.batching import batch_key
+from legato.engine.events import (
+    AdmissionWaited,
+    BatchFormed,
+    InstanceBuilt,
+    NodeFailed,
+    NodeFinished,
+    NodeStarted,
+)
+from legato.engine.frames import PendingCall, Task, wait_group
+from legato.engine.memo import Reuse
+from legato.errors import BuildError, ComponentError, ComponentTimeout
+from legato.options import Block, Fifo
+
+if TYPE_CHECKING:
+    from legato.component import Component
+    from legato.engine.loop import Scheduler
+    from legato.engine.run import Run
+
+Entry = tuple[tuple[int, float, int, int], PendingCall]
+
+
+class Calls:
+    """The calls of every run of one engine."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.s = scheduler
+        self.inflight: dict[int, list[Task]] = {}
+        self.call_of: dict[int, Call] = {}
+        self.held: dict[int, Admitted] = {}
+        self.abandoned: dict[int, Call] = {}  # cancelled, still running: held until they end
+        self.blocked: dict[Hashable, list[Entry]] = {}
+        self._holds: dict[Hashable, tuple[int, set[Run]]] = {}  # Block(n) groups that are full
+        self._ids = itertools.count(1)
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def start_call(self, task: Task, kwargs: dict[str, Any]) -> None:
+        target = task.node.target
+        assert target is not None
+        component: Component = target.component
+        item = task.frame.item
+        run = item.run
+        if run.broken:
+            broken = run.broken.get(batch_key(target))
+            if broken is not None:
+                self._cannot_build(task, broken)
+                return
+        if run.memo is not None:
+            found = run.memo.node(item.index, task.name, target, kwargs)
+            if isinstance(found, Reuse):
+                self.s.flow.reuse(task, found)
+                return
+            task.cache_key = found
+        options = component.options
+        if options.max_age is not None and self.s.clock.now() - item.born > options.max_age:
+            self.s.drop_item(item, task.name, "max_age")
+            return
+        if options.batch is not None:
+            self.s.batches.add(task, kwargs, target)
+            if options.queue != "fifo":
+                queued = self.s.batches.queued(target)
+                self._enforce(component, [t for t, _ in queued if not t.frame.item.finished],
+                              batch_key(target))
+            return
+        self.request(PendingCall(task, target, kwargs, None))
+
+    def request(self, pending: PendingCall) -> None:
+        """Start the call now if everything it needs is free, else let it wait its turn."""
+        if self.try_start(pending):
+            return
+        key = pending.group()
+        group = self.blocked.setdefault(key, [])
+        heapq.heappush(group, (pending.priority(), pending))
+        component = pending.component
+        if component.options.queue != "fifo":
+            self._enforce(component, [p.first() for _, p in group if not p.finished()], key)
+        bus = self.s.bus
+        if bus.active:
+            why = self.s.allocator.why(pending.target)
+            task = pending.first()
+            bus.publish(AdmissionWaited(run=task.frame.item.run.id, item=task.frame.item.index,
+                                        node=task.name, on=why.on if why else "turn",
+                                        time=self.s.clock.now()))
+
+    def try_start(self, pending: PendingCall) -> bool:
+        admitted = self.s.allocator.admit(pending.target)
+        if admitted is None:
+            return False
+        if isinstance(admitted, float):  # a rate limit: look again when it allows
+            self.s.timers.add(admitted, _nothing)
+            return False
+        slot = admitted.slot
+        call = Call(next(self._ids), pending.target, pending.kwargs or {}, pending.batch,
+                    slot=slot.index if slot is not None else None, devices=admitted.devices)
+        if admitted is not FREE:
+            self.held[call.id] = admitted
+        if slot is not None:
+            if slot.calls == 0 and self.s.bus.active:
+                self.s.bus.publish(InstanceBuilt(component=pending.component.name,
+                                                 slot=slot.index, time=self.s.clock.now()))
+            slot.calls += 1
+        tasks = pending.tasks if isinstance(pending.tasks, list) else [pending.tasks]
+        self._submit(call, tasks, pending.component.options.timeout)
+        return True
+
+    def start_batch(self, pending: PendingCall, reason: str) -> bool:
+        """The batcher's way in: start a batch, and say why it was formed now."""
+        if not self.try_start(pending):
+            return False
+        bus = self.s.bus
+        if bus.active:
+            tasks = pending.tasks if isinstance(pending.tasks, list) else [pending.tasks]
+            bus.publish(BatchFormed(component=pending.component.name, size=len(tasks),
+                                    reason=reason, time=self.s.clock.now(),
+                                    runs=len({id(t.frame.item.run) for t in tasks})))
+        return True
+
+    def retry_blocked(self) -> None:
+        """Something came free: start waiting calls that fit now, best priority first. Calls
+        that ask the same of the same target form one group, so a group whose first call does
+        not fit is passed over whole (a smaller request elsewhere may still fit: backfill).
+        Ready nodes that outrank every waiting call are started first: they wait too."""
+        blocked = self.blocked
+        ready = self.s.ready
+        if ready and blocked:
+            best = min(group[0][0][:3] for group in blocked.values())
+            while ready and ready[0][:3] < best:
+                self.s.flow.start(heapq.heappop(ready)[-1])
+        now = self.s.clock.now()
+        for key in sorted(blocked, key=lambda k: blocked[k][0][0]):
+            group = blocked[key]
+            while group:
+                pending = group[0][1]
+                if pending.finished():
+                    heapq.heappop(group)
+                    continue
+                max_age = pending.component.options.max_age
+                task = pending.first()
+                if max_age is not None and now - task.frame.item.born > max_age:
+                    heapq.heappop(group)
+                    self.s.drop_item(task.frame.item, task.name, "max_age")
+                    continue
+                if not self.try_start(pending):
+                    break
+                heapq.heappop(group)
+            if not group:
+                del blocked[key]
+        self.s.batches.flush_waiting()
+        if self._holds:
+            self._release_holds()
+
+    # -- queue policies ---------------------------------------------------------------------
+
+    def _enforce(self, component: Component, waiting: list[Task], key: Hashable) -> None:
+        """Apply ``component``'s queue policy to its live waiting calls."""
+        policy = component.options.queue
+        if policy == "latest" and len(waiting) > 1:
+            newest = max(waiting, key=lambda t: t.frame.item.seq).frame.item
+            for task in waiting:
+                item = task.frame.item
+                if item is not newest and item.run is newest.run and item.seq < newest.seq:
+                    self.s.drop_item(item, task.name, "replaced")
+        elif isinstance(policy, Fifo) and len(waiting) > policy.size:
+            waiting.sort(key=lambda t: t.frame.item.seq)
+            for task in waiting[:len(waiting) - policy.size]:
+                self.s.drop_item(task.frame.item, task.name, "queue_full")
+        elif isinstance(policy, Block) and len(waiting) >= policy.size:
+            runs = {task.frame.item.run for task in waiting}
+            size, held = self._holds.get(key, (policy.size, set()))
+            for run in runs - held:
+                run.hold()
+            self._holds[key] = (size, held | runs)
+
+    def _release_holds(self) -> None:
+        """Block(n) groups that dropped below n let their runs take items again."""
+        for key, (size, runs) in list(self._holds.items()):
+            group = self.blocked.get(key, [])
+            live = sum(1 for _, pending in group if not pending.finished())
+            if live < size:
+                del self._holds[key]
+                for run in runs:
+                    run.release()
+
+    # -- in flight --------------------------------------------------------------------------
+
+    def _submit(self, call: Call, tasks: list[Task], timeout: float | None) -> None:
+        self.inflight[call.id] = tasks
+        self.call_of[call.id] = call
+        for task in tasks:
+            item = task.frame.item
+            if item.calls is None:
+                item.calls = set()
+            item.calls.add(call.id)
+            item.run.running += 1
+        s = self.s
+        if timeout is not None:
+            s.timers.add(s.clock.now() + timeout, self._time_out, call.id)
+        if s.bus.active:
+            now = s.clock.now()
+            for task in tasks:
+                s.bus.publish(NodeStarted(run=task.frame.item.run.id, item=task.frame.item.index,
+                                          node=task.name, attempt=task.attempt, time=now))
+        try:
+            s.backend.submit(call, s.report)
+        except Exception as exc:  # e.g. arguments that cannot be sent to a worker process
+            now = s.clock.now()
+            s.report(call, Outcome(error=exc, start=now, end=now))
+
+    def _landed(self, call_id: int) -> list[Task] | None:
+        """Forget a call in flight; its tasks (None if it was not in flight any more)."""
+        tasks = self.inflight.pop(call_id, None)
+        self.call_of.pop(call_id, None)
+        if tasks is not None:
+            for task in tasks:
+                item = task.frame.item
+                if item.calls is not None:
+                    item.calls.discard(call_id)
+                item.run.running -= 1
+        return tasks
+
+    def completed(self, call: Call, outcome: Outcome) -> None:
+        tasks = self._landed(call.id)
+        if tasks is None:
+            if self.abandoned.pop(call.id, None) is not None:  # it really ended: give back
+                self._release(call.id, abandoned=False, outcome=outcome)
+            return  # timed out or withdrawn earlier: a late result, dropped
+        self._release(call.id, abandoned=False, outcome=outcome)
+        first = tasks[0]
+        self.s.allocator.estimates.add(first.frame.plan.keys[first.node.id],
+                                       outcome.end - outcome.start)
+        if call.batch is not None:
+            self._batch_done(call, tasks, outcome)
+        elif outcome.error is not None:
+            self.task_failed(first, outcome.error, outcome=outcome)
+        elif outcome.outputs is not None:  # split where the call ran
+            self._call_done(first, outcome, outcome.outputs[0])
+        else:
+            self._call_done(first, outcome, split_value(call.component, outcome.value))
+
+    def _call_done(self, task: Task, outcome: Outcome,
+                   outputs: dict[str, Any] | Exception) -> None:
+        """One item's call succeeded; ``outputs`` by port, or why its value did not fit them
+        (not retried: the same inputs would return the same)."""
+        if task.frame.item.finished:
+            return
+        if isinstance(outputs, Exception):
+            self.task_failed(task, outputs, outcome=outcome, retry=False)
+            return
+        if task.cache_key is not None and outcome.outputs is not None:
+            try:  # outputs to be cached go to the store, so here (values held elsewhere)
+                outputs = dict(self.s.values.fetch(outputs))
+            except Exception as exc:
+                self.task_failed(task, exc, outcome=outcome)
+                return
+        if self.s.bus.active:
+            item = task.frame.item
+            self.s.bus.publish(NodeFinished(
+                run=item.run.id, item=item.index, node=task.name, attempt=task.attempt,
+                start=outcome.start, end=outcome.end, executor=outcome.executor,
+                worker=outcome.worker, queued=task.queued, outputs=outputs,
+                cache_key=task.cache_key))
+        self.s.flow.node_done(task, outputs)
+
+    def _batch_done(self, call: Call, tasks: list[Task], outcome: Outcome) -> None:
+        if outcome.error is None:
+            outputs = outcome.outputs
+            if outputs is None:
+                outputs = split_returned(call.component, outcome.value, len(tasks))
+            for task, item_outputs in zip(tasks, outputs, strict=True):
+                self._call_done(task, outcome, item_outputs)
+            return
+        for task in tasks:
+            self.task_failed(task, outcome.error, outcome=outcome)
+
+    def task_failed(self, task: Task, error: BaseException, *, outcome: Outcome | None = None,
+                    retry: bool = True) -> None:
+        item = task.frame.item
+        if item.finished:
+            return
+        node = task.node
+        component = node.component
+        policy = component.options.retry if component is not None else None
+        will_retry = (retry and policy is not None and task.attempt < policy.attempts
+                      and policy.retries(error))
+        s = self.s
+        if s.bus.active:
+            now = s.clock.now()
+            s.bus.publish(NodeFailed(
+                run=item.run.id, item=item.index, node=task.name, attempt=task.attempt,
+                start=outcome.start if outcome is not None else now,
+                end=outcome.end if outcome is not None else now,
+                error=f"{type(error).__name__}: {error}", will_retry=will_retry,
+                worker=outcome.worker if outcome is not None else "", queued=task.queued,
+                exception=error, executor=outcome.executor if outcome is not None else ""))
+        if will_retry:
+            assert policy is not None
+            delay = policy.delay(task.attempt)
+            task.attempt += 1
+            s.timers.add(s.clock.now() + delay, self._retry, task)
+            return
+        build = _build_error(error)
+        if build is not None and node.target is not None and not isinstance(node.target, str):
+            item.run.broken[batch_key(node.target)] = build
+            self._cannot_build(task, build)
+            self._fail_waiting(node.target, build)
+            return
+        if isinstance(error, ComponentError) and error.node == task.name:
+            wrapped = error
+        else:
+            kind = ComponentTimeout if isinstance(error, TimeoutError) else ComponentError
+            wrapped = kind(f"{type(error).__name__}: {error}", node=task.name, item=item.index,
+                           attempt=task.attempt, location=node.location)
+            wrapped.__cause__ = error
+        s.fail_item(item, wrapped)
+
+    def _cannot_build(self, task: Task, build: BuildError) -> None:
+        item = task.frame.item
+        error = BuildError(build.detail, component=build.component, node=task.name,
+                           item=item.index, attempt=task.attempt, location=task.node.location)
+        error.__cause__ = build.__cause__ or build
+        self.s.fail_item(item, error)
+
+    def _fail_waiting(self, target: Any, build: BuildError) -> None:
+        """The target cannot be built: its calls waiting (in its queue or batch) fail now."""
+        waiting = [t for t, _ in self.s.batches.queued(target)]
+        for _, pending in self.blocked.pop(wait_group(target), []):
+            waiting += pending.tasks if isinstance(pending.tasks, list) else [pending.tasks]
+        for task in waiting:
+            if not task.frame.item.finished and batch_key(target) in task.frame.item.run.broken:
+                self._cannot_build(task, build)
+
+    def _retry(self, task: Task) -> None:
+        if not task.frame.item.finished:
+            self.s.make_ready(task)
+
+    # -- ending early -----------------------------------------------------------------------
+
+    def _time_out(self, call_id: int) -> None:
+        call = self.call_of.get(call_id)
+        tasks = self._landed(call_id)
+        if tasks is None or call is None:
+            return
+        self._stop(call)
+        timeout = call.component.options.timeout
+        for task in tasks:
+            self.task_failed(task, TimeoutError(f"call took longer than timeout={timeout}s"))
+
+    def withdraw(self, item: Any) -> list[str]:
+        """``item`` ended early: cancel its calls in flight that serve no other live item.
+        Returns the nodes of those that could not be stopped (threads: abandoned)."""
+        running: list[str] = []
+        if not item.calls:
+            return running
+        for call_id in list(item.calls):
+            tasks = self.inflight.get(call_id)
+            if tasks is None:
+                continue
+            if all(t.frame.item is item or t.frame.item.finished for t in tasks):
+                call = self.call_of[call_id]
+                self._landed(call_id)
+                if not self._stop(call):
+                    running.append(tasks[0].name)
+        return running
+
+    def _stop(self, call: Call) -> bool:
+        """Cancel ``call`` on its backend. True: it stopped, what it held is given back; False:
+        it runs on (a thread), and what it held stays held until it ends."""
+        stopped = self.s.backend.cancel(call)
+        if stopped is False and call.id in self.held:
+            self.abandoned[call.id] = call
+            return False
+        self._release(call.id, abandoned=True)
+        return stopped is not False
+
+    def _release(self, call_id: int, *, abandoned: bool, outcome: Outcome | None = None) -> None:
+        admitted = self.held.pop(call_id, None)
+        if admitted is not None:
+            tokens = 0.0
+            if outcome is not None and outcome.usage:
+                tokens = outcome.usage.get("tokens", 0.0)
+            self.s.allocator.finish(admitted, abandoned=abandoned, tokens=tokens)
+
+    def shutdown(self) -> None:
+        """The engine closes: cancel everything in flight."""
+        for call in list(self.call_of.values()):
+            self._landed(call.id)
+            self._stop(call)
+        self.blocked.clear()
+
+
+def _build_error(error: BaseException) -> BuildError | None:
+    """The constructor failure behind ``error``, if it is one (raised in a worker, it may come
+    wrapped: follow the chain)."""
+    seen = 0
+    current: BaseException | None = error
+    while current is not None and seen < 8:
+        if isinstance(current, BuildError):
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
+def _nothing(_: Any) -> None:
+    """A timer that only wakes the loop (a rate limit refilled: waiting calls look again)."""

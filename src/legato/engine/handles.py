@@ -1,0 +1,154 @@
+"""Item handles: what ``run.submit`` returns, a future usable from threads and from asyncio.
+
+A handle is finished once, on the engine's thread, with a result, an error, or a
+:class:`Dropped` marker. Waiting costs nothing until someone waits: the event a thread blocks on
+is made on the first ``result()`` call, and asyncio awaits through a done-callback that hops
+onto the awaiting loop with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from legato.engine.run import Run
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """Stands in for the result of an item that ended by policy, not failure.
+
+    ``reason``: ``"replaced"`` (a newer item's call took its place, ``queue="latest"``),
+    ``"queue_full"`` (``Fifo(n)``), ``"max_age"`` (its data was too old when a call would
+    start). ``node``: where it was dropped. Counted per component in ``run.stats()``.
+    """
+
+    index: int
+    node: str
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class ItemHandle:
+    """One submitted item: ``result(timeout)`` from any thread, ``await handle`` from asyncio,
+    ``cancel()`` to end it (it fails with ``RunCancelled``; its waiting calls are withdrawn)."""
+
+    __slots__ = ("_callbacks", "_error", "_event", "_finished", "_result", "index", "inputs",
+                 "run")
+
+    def __init__(self, run: Run, index: int, inputs: Any = None) -> None:
+        self.run = run
+        self.index = index
+        self.inputs = inputs
+        self._finished = False
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._event: threading.Event | None = None
+        self._callbacks: list[Callable[[ItemHandle], None]] | None = None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def done(self) -> bool:
+        """True once the item has a result, an error or a drop."""
+        return self._finished
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The item's result (or its :class:`Dropped` marker); raises its error. Blocks until
+        it is finished, at most ``timeout`` seconds (then ``TimeoutError``)."""
+        if not self._finished:
+            event = self._event
+            if event is None:
+                event = self._event = threading.Event()
+            if not self._finished and not event.wait(timeout):
+                raise TimeoutError(f"item {self.index} of run {self.run.id} is not finished "
+                                   f"after {timeout}s")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        """The item's error once finished (None for a result or a drop)."""
+        return self._error
+
+    @property
+    def dropped(self) -> bool:
+        return self._finished and isinstance(self._result, Dropped)
+
+    def add_done_callback(self, callback: Callable[[ItemHandle], None]) -> None:
+        """Call ``callback(handle)`` when the item finishes (at once if it has), on the
+        engine's thread: it must return quickly."""
+        with _CALLBACKS:
+            if not self._finished:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if not self._finished:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+
+            def wake(_: ItemHandle) -> None:
+                loop.call_soon_threadsafe(_set_done, waiter)
+
+            self.add_done_callback(wake)
+            try:
+                yield from waiter.__await__()
+            except asyncio.CancelledError:
+                self.cancel()
+                raise
+        return self.result()
+
+    # -- ending ----------------------------------------------------------------------------
+
+    def cancel(self) -> bool:
+        """End this item (``RunCancelled``); other items go on. False if it had finished."""
+        if self._finished:
+            return False
+        self.run._cancel_item(self.index)
+        return True
+
+    def _finish(self, result: Any, error: BaseException | None) -> None:
+        """Called once, on the engine's thread."""
+        if self._finished:
+            return
+        self._result = result
+        self._error = error
+        with _CALLBACKS:
+            self._finished = True
+            callbacks, self._callbacks = self._callbacks, None
+        event = self._event
+        if event is not None:
+            event.set()
+        if callbacks:
+            for callback in callbacks:
+                try:
+                    callback(self)
+                except Exception:  # a callback's bug never stops the engine
+                    logging.getLogger("legato").exception(
+                        "a done-callback of item %s raised", self.index)
+
+    def __repr__(self) -> str:
+        state = "pending"
+        if self._finished:
+            state = "failed" if self._error is not None else (
+                "dropped" if isinstance(self._result, Dropped) else "done")
+        return f"<ItemHandle {self.run.id}#{self.index} {state}>"
+
+
+_CALLBACKS = threading.Lock()  # registering a callback vs finishing: one or the other first
+
+
+def _set_done(waiter: Any) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
