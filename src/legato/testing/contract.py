@@ -18,7 +18,8 @@ test. Two kinds of test:
 - **pipelines run by an engine over the backend**: values of every plain kind round trip;
   several named outputs; a component's error comes back as a
   :class:`~legato.errors.ComponentError` with the original chained, and is retried; a call
-  past its ``timeout`` is a :class:`~legato.errors.ComponentTimeout`; components declared
+  past its ``timeout`` is a :class:`~legato.errors.ComponentTimeout`, an item past its
+  ``deadline`` a :class:`~legato.errors.DeadlineExceeded` (its call cancelled); components declared
   for each executor the backend supports (``inline``, ``thread``, ``process``, ``async``) run;
   batched components get batches of several items; a class component's object is built once
   per slot and serves every call there; a worker that dies is reported as
@@ -53,7 +54,13 @@ from legato.engine import Engine
 from legato.engine.backend import Backend, Call, Outcome, split_value, values_of
 from legato.engine.clock import Clock
 from legato.engine.events import Event, NodeFailed
-from legato.errors import ComponentError, ComponentTimeout, RunError, WorkerDied
+from legato.errors import (
+    ComponentError,
+    ComponentTimeout,
+    DeadlineExceeded,
+    RunError,
+    WorkerDied,
+)
 from legato.options import Batch
 from legato.pipeline import Pipeline, pipeline
 
@@ -116,6 +123,13 @@ def fails_twice(counter: str) -> int:
 @component(timeout=0.5)
 def naps(seconds: float) -> float:
     """Sleeps ``seconds`` (a simulated backend takes them as the call's duration)."""
+    time.sleep(seconds)
+    return seconds
+
+
+@component(executor="process")
+def sleeps(seconds: float) -> float:
+    """Sleeps ``seconds``, in a worker process (so that cancelling it can stop it)."""
     time.sleep(seconds)
     return seconds
 
@@ -380,6 +394,17 @@ class BackendContract:
         with pytest.raises(ComponentTimeout, match=r"timeout=0\.5s"):
             slow.run(seconds=5.0, engine=engine)
         assert slow.run(seconds=0.0, engine=engine) == 0.0  # the backend still serves
+
+    def test_an_item_past_its_deadline_is_deadline_exceeded_and_the_backend_goes_on(
+        self, engine: Engine
+    ) -> None:
+        @pipeline
+        def slow(seconds: float) -> float:
+            return sleeps(seconds)
+
+        with pytest.raises(DeadlineExceeded):
+            slow.run(seconds=30.0, deadline=0.5, engine=engine)
+        assert _single(double).run(x=3, engine=engine) == 6  # its call was cancelled
 
     @pytest.mark.parametrize("executor", ["inline", "thread", "process", "async"])
     def test_components_of_each_executor_run(self, engine: Engine, executor: str) -> None:
