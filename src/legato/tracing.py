@@ -162,6 +162,8 @@ class Builder:
         *,
         location: str | None,
     ) -> Graph:
+        """The traced graph: these inputs, the nodes added, and what the body ``returned`` as
+        its named outputs (problems found in them kept for the check)."""
         outputs, problems = outputs_of(returned, annotation, self.nodes)
         problems = [p if p.location else dataclasses.replace(p, location=location)
                     for p in problems]

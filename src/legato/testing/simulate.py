@@ -171,12 +171,16 @@ class SimulatedBackend:
     # -- the Backend protocol -----------------------------------------------------------------
 
     def capacity(self) -> Mapping[str, float]:
+        """The simulated machine's resources, as given."""
         return dict(self._capacity)
 
     def gpus(self) -> Sequence[Gpu]:
+        """The simulated GPU devices, as given."""
         return self._gpus
 
     def submit(self, call: Call, done: Done) -> None:
+        """Book the call's end at ``now + duration(call)``; ``done`` comes when the clock gets
+        there."""
         if self._closed:
             raise RunError("the simulated backend is closed; create a new engine to run again")
         start = self.clock.now()
@@ -204,6 +208,7 @@ class SimulatedBackend:
         return Outcome(value=result, start=start, end=end, executor="simulated")
 
     def cancel(self, call: Call) -> None:
+        """Unbook the call: its ``done`` never comes (nor, with ``value_at="end"``, its value)."""
         event = self._booked.pop(call.id, None)
         if event is not None:
             self.clock.cancel(event)
@@ -214,6 +219,7 @@ class SimulatedBackend:
             self.value.forget(target, slot)
 
     def close(self) -> None:
+        """Unbook every call; later submissions are refused (RunError)."""
         self._closed = True
         for event in self._booked.values():
             self.clock.cancel(event)
