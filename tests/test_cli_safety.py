@@ -103,9 +103,10 @@ def test_resume_refuses_an_output_that_is_the_runs_data_file(
     data: Path, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    first = legato("map", f"{PIPELINES}:add_one", str(data), "-o", str(tmp_path / "out.jsonl"),
+    data.write_text('{"x": 1}\n{"x": 13}\n')  # item 1 fails: the run has something to resume
+    first = legato("map", f"{PIPELINES}:lucky", str(data), "-o", str(tmp_path / "out.jsonl"),
                    cwd=tmp_path, home=home)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 1, first.stderr
     run_id = first.stderr.split()[1]
     before = data.read_bytes()
     done = legato("resume", run_id, "-o", str(data), cwd=tmp_path, home=home)
@@ -264,12 +265,12 @@ def test_sigterm_stops_a_map_recorded_and_resumable_with_exit_143(gated: Gated) 
     assert [line["index"] for line in jsonl(Path(f"{out}.partial"))] == list(range(GATE))
     with Store.open(gated.store) as store:
         stopped = store.run(run_id)
-        assert stopped.status == "cancelled"  # said so before it exited: not left "running"
+        assert stopped.status == "interrupted"  # said so before it exited: not "running"
         assert stopped.finished is not None
         assert {i.index for i in store.items(run_id) if i.status == "ok"} == set(range(GATE))
     shown = gated.cli("show", run_id)
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.splitlines()[0].split() == ["run", run_id, "gated", "cancelled"]
+    assert shown.stdout.splitlines()[0].split() == ["run", run_id, "gated", "interrupted"]
     assert (f"items    {GATE} done, 0 failed, {COUNT - GATE} pending (of {COUNT}); "
             f"{GATE} items recorded so far") in shown.stdout
     assert f"legato resume {run_id}" in shown.stdout

@@ -391,8 +391,11 @@ class Terminated(KeyboardInterrupt):
     ``except Exception`` must not swallow it): whatever cleans up after Ctrl-C (the run
     cancels what is in flight, stops worker processes, records what is done and ends as
     ``cancelled``, so ``legato resume`` continues it) cleans up after SIGTERM too. The command
-    then exits 143 (128 + SIGTERM), as a process killed by SIGTERM reports itself.
+    then exits 143 (128 + SIGTERM), as a process killed by SIGTERM reports itself. The run is
+    recorded as ``interrupted`` (``run_status``), not ``cancelled``: nobody asked it to stop.
     """
+
+    run_status = "interrupted"
 
 
 __all__ = [

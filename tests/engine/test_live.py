@@ -217,6 +217,39 @@ def test_a_running_thread_call_past_its_deadline_is_abandoned_and_holds_its_cpu(
     _wait_until(lambda: engine.usage().used["cpus"] == 0.0)
 
 
+def test_a_timed_out_thread_call_keeps_its_cpu_until_the_thread_ends(
+    make_engine: MakeEngine, gate: threading.Event
+) -> None:
+    clock = WatchedClock()
+    engine = make_engine(clock, cpus=1)
+    started = threading.Event()
+
+    @lg.component(cpus=1, timeout=1.0)
+    def hangs(x: int) -> int:
+        started.set()
+        gate.wait(WAIT)
+        return x
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return hangs(x)
+
+    run = p.open(engine=engine)
+    first = run.submit({"x": 1})
+    second = run.submit({"x": 2})
+    assert started.wait(WAIT)
+    clock.wait_idle()
+    clock.advance(1.0)
+    with pytest.raises(lg.ComponentTimeout):
+        first.result(WAIT)
+    assert engine.usage().used["cpus"] == 1.0  # still the hung thread's: item 1 must wait
+    assert not second.done()
+    gate.set()  # the thread ends: its cpu comes back and item 1 runs
+    assert second.result(WAIT) == 2
+    run.close()
+    assert run.wait(WAIT)
+
+
 def _wait_until(predicate: Any) -> None:
     done = threading.Event()
     for _ in range(1000):
@@ -293,7 +326,7 @@ def test_cancelling_one_handle_ends_that_item_only(
     run.close()
     assert run.wait(WAIT)
     stats = run.stats()
-    assert (stats.failed, stats.done) == (1, 2)
+    assert (stats.cancelled, stats.failed, stats.done) == (1, 0, 2)
 
 
 def test_cancelling_an_arun_task_cancels_its_item_and_not_the_others(

@@ -31,9 +31,9 @@ class Failure:
 
 @dataclass(frozen=True)
 class RunStats:
-    """A snapshot of a run's progress: items done, failed (deadlines and cancellations
-    included) and dropped; node calls running and queued now; drops per component by reason
-    (``{"plan": {"replaced": 3}}``)."""
+    """A snapshot of a run's progress: items done, failed (deadlines included), dropped and
+    cancelled (not recorded as an outcome: a resume computes them); node calls running and
+    queued now; drops per component by reason (``{"plan": {"replaced": 3}}``)."""
 
     done: int
     failed: int
@@ -42,6 +42,7 @@ class RunStats:
     dropped: int = 0
     drops: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     submitted: int = 0
+    cancelled: int = 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ class Run:
         self.broken: dict[Hashable, BuildError] = {}  # targets whose constructor failed
         self.running = 0
         self.queued = 0
-        self._done = self._failed = self._dropped = 0
+        self._done = self._failed = self._dropped = self._cancelled_items = 0
         self._drops: dict[str, dict[str, int]] = {}
         self._status: str | None = None
         self._closing = False
@@ -189,6 +189,7 @@ class Run:
         component by reason."""
         return RunStats(done=self._done, failed=self._failed, running=self.running,
                         queued=self.queued, dropped=self._dropped,
+                        cancelled=self._cancelled_items,
                         drops={c: dict(r) for c, r in list(self._drops.items())},
                         submitted=self._next)
 
@@ -232,11 +233,14 @@ class Run:
 
     def item_finished(self, item: Item, *, reused: bool) -> None:
         self._open.pop(item.index, None)
-        if item.failed:
+        cancelled = isinstance(item.error, RunCancelled)
+        if cancelled:  # not an outcome: recorded as not done, so a resume computes it
+            self._cancelled_items += 1
+        elif item.failed:
             self._failed += 1
         elif not isinstance(item.result, Dropped):
             self._done += 1
-        if self.bus.active:
+        if self.bus.active and not cancelled:
             self.bus.publish(ItemFinished(
                 run=self.id, item=item.index, ok=not item.failed, time=self.clock.now(),
                 error=None if item.error is None else str(item.error), result=item.result,
@@ -356,14 +360,16 @@ class Run:
                     if feeder is not None:
                         feeder.room.release()
                     yield from self._emit(handle)
-        except (GeneratorExit, KeyboardInterrupt, RunCancelled):
-            status = "cancelled"
+        except (GeneratorExit, KeyboardInterrupt, RunCancelled) as exc:
+            # Ctrl-C or closing the iterator cancels; an exception may say otherwise (SIGTERM:
+            # ``run_status = "interrupted"``); either way the run is resumable
+            status = getattr(exc, "run_status", "cancelled")
             raise
         finally:
             if feeder is not None:
                 feeder.stop()
             if not self._finished.is_set():
-                self._cancelled = self._cancelled or status == "cancelled"
+                self._cancelled = self._cancelled or status in ("cancelled", "interrupted")
                 self._s.post(functools.partial(
                     self._s.abort_run, self,
                     RunCancelled(f"run {self.id} of '{self.graph.name}' was stopped"),
