@@ -287,6 +287,8 @@ class BackendContract:
     # -- the protocol, by hand ----------------------------------------------------------------
 
     def test_capacity_is_given_by_legatos_resource_names(self, backend: Backend) -> None:
+        """``capacity()`` names ``cpus``, ``gpus`` and ``memory`` (legato's names, not the
+        backend's), none negative, and lists no more GPUs than it counts."""
         capacity = backend.capacity()
         for name in ("cpus", "gpus", "memory"):
             assert name in capacity, f"capacity() lacks '{name}': {dict(capacity)}"
@@ -294,6 +296,8 @@ class BackendContract:
         assert len(backend.gpus()) <= capacity["gpus"]
 
     def test_submit_reports_the_call_through_done_exactly_once(self, backend: Backend) -> None:
+        """Each submitted call is reported once, with what it returned, read where the backend keeps
+        its values."""
         reports: list[tuple[Call, Outcome]] = []
         lock = threading.Lock()
 
@@ -314,6 +318,8 @@ class BackendContract:
             assert outcome.start <= outcome.end
 
     def test_a_failing_call_is_reported_with_its_own_error(self, backend: Backend) -> None:
+        """A call that raised is reported with the component's own exception (not wrapped: the
+        engine wraps it)."""
         reports: list[Outcome] = []
         backend.submit(Call(id=1, target=fails, kwargs={"x": 4}),
                        lambda call, outcome: reports.append(outcome))
@@ -323,6 +329,8 @@ class BackendContract:
         assert str(error) == "bad input 4"
 
     def test_cancel_and_close_are_safe_at_any_time(self, backend: Backend) -> None:
+        """Cancelling an unknown or a just-submitted call, and closing twice, neither raise nor
+        report a call twice."""
         reports: list[Outcome] = []
         call = Call(id=1, target=double, kwargs={"x": 1})
         backend.cancel(Call(id=99, target=double, kwargs={"x": 1}))  # never submitted
@@ -333,6 +341,7 @@ class BackendContract:
         assert len(reports) <= 1
 
     def test_submit_after_close_is_a_run_error(self, backend: Backend) -> None:
+        """A closed backend refuses new calls with a RunError."""
         backend.close()
         with pytest.raises(RunError):
             backend.submit(Call(id=1, target=double, kwargs={"x": 1}), lambda c, o: None)
@@ -344,6 +353,7 @@ class BackendContract:
         (1, "two"), Sample("s", (0.5, 1.5)),
     ], ids=lambda value: type(value).__name__)
     def test_values_round_trip(self, engine: Engine, value: Any) -> None:
+        """A value passes through two calls unchanged, its type kept."""
         @pipeline
         def twice(value: Any) -> Any:
             return echo(echo(value))
@@ -353,6 +363,7 @@ class BackendContract:
         assert type(result) is type(value)
 
     def test_several_named_outputs_reach_the_next_calls(self, engine: Engine) -> None:
+        """A component's named outputs each reach the call that takes them."""
         @pipeline
         def both(x: int) -> dict[str, Any]:
             made = parts(x)
@@ -361,12 +372,14 @@ class BackendContract:
         assert both.run(x=4, engine=engine) == {"doubled": 10, "label": "n4"}
 
     def test_many_items_each_get_their_own_result(self, engine: Engine) -> None:
+        """Twenty items at once: each gets its own result, in order."""
         chain = _single(double)
         assert list(chain.map(range(20), engine=engine)) == [2 * x for x in range(20)]
 
     def test_a_component_error_is_a_component_error_with_the_original_chained(
         self, engine: Engine
     ) -> None:
+        """The run fails with a ComponentError naming the node, the original as its cause."""
         with pytest.raises(ComponentError) as raised:
             _single(fails).run(x=3, engine=engine)
         assert raised.value.node == "fails"
@@ -376,6 +389,7 @@ class BackendContract:
     def test_a_failed_call_is_retried_by_the_policy(
         self, engine: Engine, tmp_path: Path, failures: list[NodeFailed]
     ) -> None:
+        """A failed call is tried again as its retry policy says, and its success is the result."""
         counter = tmp_path / "attempts"
 
         @pipeline
@@ -387,6 +401,7 @@ class BackendContract:
         assert [f.will_retry for f in failures] == [True, True]
 
     def test_a_call_past_its_timeout_is_a_component_timeout(self, engine: Engine) -> None:
+        """A call past its ``timeout`` fails its item with ComponentTimeout; the backend goes on."""
         @pipeline
         def slow(seconds: float) -> float:
             return naps(seconds)
@@ -398,6 +413,8 @@ class BackendContract:
     def test_an_item_past_its_deadline_is_deadline_exceeded_and_the_backend_goes_on(
         self, engine: Engine
     ) -> None:
+        """An item past its ``deadline`` fails with DeadlineExceeded; its call is cancelled and the
+        backend serves on."""
         @pipeline
         def slow(seconds: float) -> float:
             return sleeps(seconds)
@@ -408,6 +425,7 @@ class BackendContract:
 
     @pytest.mark.parametrize("executor", ["inline", "thread", "process", "async"])
     def test_components_of_each_executor_run(self, engine: Engine, executor: str) -> None:
+        """A component declared for each executor the backend supports runs and gives its result."""
         if executor not in self.executors:
             pytest.skip(f"this backend does not run {executor} components")
         square = {"inline": inline_square, "thread": thread_square,
@@ -416,6 +434,7 @@ class BackendContract:
         assert list(_single(square).map([1, 2, 3], engine=engine)) == [1, 4, 9]
 
     def test_a_batched_component_gets_several_items_per_call(self, engine: Engine) -> None:
+        """A batched component's calls take several items at once, each item its own result."""
         results = list(_single(batched).map(range(8), engine=engine))
         assert [doubled for doubled, _ in results] == [2 * x for x in range(8)]
         sizes = [size for _, size in results]
@@ -426,6 +445,7 @@ class BackendContract:
     def test_a_class_component_is_built_once_per_slot_and_kept_warm(
         self, engine: Engine, executor: str
     ) -> None:
+        """One object per slot serves every call there, this run's and the next's."""
         if executor not in self.executors:
             pytest.skip(f"this backend does not run {executor} components")
         counter = {"thread": Counter, "process": ProcessCounter}[executor]
@@ -440,6 +460,7 @@ class BackendContract:
     def test_a_worker_that_dies_is_worker_died_and_retried(
         self, engine: Engine, tmp_path: Path, failures: list[NodeFailed]
     ) -> None:
+        """A worker dying under a call is reported as WorkerDied, which the retry policy retries."""
         if not self.workers_can_die:
             pytest.skip("this backend has no worker to lose")
         marker = tmp_path / "died"
@@ -457,6 +478,8 @@ class BackendContract:
     def test_a_worker_that_always_dies_fails_the_item_caused_by_worker_died(
         self, engine: Engine
     ) -> None:
+        """A call whose worker always dies fails its item, caused by WorkerDied; the backend serves
+        on."""
         if not self.workers_can_die:
             pytest.skip("this backend has no worker to lose")
         with pytest.raises(ComponentError) as raised:
