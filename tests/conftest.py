@@ -4,7 +4,8 @@
 Backend contract: a test marked ``contract`` runs once per backend, its ``engine`` over the
 local backend and over the Ray backend (marked ``ray``; one local Ray instance of 2 CPUs is
 started for the whole session, on first use, and skipped when Ray is not installed). Other
-tests get the local backend.
+tests get the local backend. The essential contract, as a class every backend's suite
+subclasses, is ``legato.testing.BackendContract`` (run in ``tests/backends/test_contract_*.py``).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ Write each model or process as a typed :func:`component`, wire components into a
 """
 
 from legato.component import Component, Instance, Port, component
+from legato.constructs import branch, map
 from legato.engine import (
     Dropped,
     Engine,
@@ -31,11 +32,11 @@ from legato.errors import (
     RunError,
     StoreError,
     TracingError,
+    WorkerDied,
 )
 from legato.graph import Graph, Node, Ref
 from legato.options import Batch, Block, Fifo, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
-from legato.tracing import branch, map
 from legato.usage import report_usage
 
 __version__ = "0.1.0"
@@ -76,6 +77,7 @@ __all__ = [
     "RunStats",
     "StoreError",
     "TracingError",
+    "WorkerDied",
     "__version__",
     "branch",
     "component",

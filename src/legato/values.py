@@ -30,14 +30,11 @@ import threading
 from typing import Any
 
 from legato.errors import StoreError
+from legato.errors import Unstorable as Unstorable  # re-exported: raised here
 
 _MSGPACK, _PICKLE = b"m", b"p"
 _TUPLE, _NDARRAY, _PYDANTIC = 1, 2, 3
 _SIGNATURE = 32  # bytes of HMAC-SHA256
-
-
-class Unstorable(Exception):
-    """The value has no stored form (it cannot be pickled, or must not be fetched)."""
 
 
 def digest(data: bytes) -> str:

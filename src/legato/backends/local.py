@@ -31,7 +31,7 @@ from legato.component import Component, Instance
 from legato.engine.backend import Call, Done, Outcome
 from legato.engine.instances import instance_key
 from legato.engine.resources import Gpu
-from legato.errors import RunError
+from legato.errors import RunCancelled, RunError
 from legato.usage import recording
 
 
@@ -281,7 +281,7 @@ class LocalBackend:
                 abandoned = call.id in self._abandoned
             if abandoned:  # cancelled while the worker started: cancel() may not have seen it
                 worker.kill()
-                raise RuntimeError("call cancelled while its worker process started")
+                raise RunCancelled("call cancelled while its worker process started")
             function = None if slot is not None else self._function(call)
             value, start, end, usage = worker.call(function, _arguments(call))
         except BaseException as exc:

@@ -20,9 +20,10 @@ What maps to what:
 - **Completions** arrive on Ray's own threads (a future per call's report) and go to the engine
   through ``done``; the engine's thread never waits on Ray except to fetch those few values.
 - **Errors** are translated here, once: a component's own exception comes back as itself with
-  the remote traceback chained (as from a local worker process); a worker or actor that died
-  is :class:`~legato.backends.workers.WorkerDied` (the component's retry policy applies, and an
-  actor that died is replaced on the slot's next call); arguments Ray cannot serialise give a
+  the remote traceback chained (as from a local worker process); Ray's own errors become
+  legato's by the one table in :mod:`legato.backends.ray_errors` (a worker or actor that died
+  is :class:`~legato.errors.WorkerDied`: the component's retry policy applies, and an actor
+  that died is replaced on the slot's next call); arguments Ray cannot serialise give a
   TypeError naming the component, the port and the value's type. Ray's own retries are off
   (``max_retries=0``): legato's policy is the only one.
 
@@ -44,6 +45,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from legato.backends.ray_connect import connect, ray_module, shutdown
+from legato.backends.ray_errors import translate
 from legato.backends.ray_remote import (
     Host,
     Report,
@@ -55,18 +57,15 @@ from legato.backends.ray_remote import (
     shape,
     task_body,
 )
-from legato.backends.workers import RemoteTraceback, WorkerDied
 from legato.component import Component, Instance
 from legato.engine.backend import IN_PROCESS, Call, Done, Outcome
 from legato.engine.instances import instance_key
 from legato.engine.resources import Gpu
-from legato.errors import RunError
+from legato.errors import RemoteTraceback, RunError, WorkerDied
 from legato.values import fingerprint
 
 _RAY_NAMES = {"CPU": "cpus", "GPU": "gpus", "memory": "memory"}
 _NOT_RESOURCES = ("object_store_memory",)
-_LOST = ("RayActorError", "WorkerCrashedError", "NodeDiedError", "ObjectLostError",
-         "OutOfMemoryError", "LocalRayletDiedError")  # Ray's errors for a worker gone
 
 
 class RemoteValue:
@@ -317,7 +316,6 @@ class RayBackend:
                 with self._lock:  # the slot's next call starts a new actor
                     if self._actors.get(running.key) is running.actor:
                         del self._actors[running.key]
-            error.__cause__ = exc
             done(call, Outcome(error=error, start=arrived, end=arrived, executor="ray"))
             return
         start = arrived - (report.end - report.start)  # this clock; the worker's may differ
@@ -364,24 +362,6 @@ def task_options(
     if not actor:
         options["max_retries"] = 0
     return options
-
-
-def translate(exc: BaseException) -> Exception:
-    """One of Ray's errors as legato reports it (the caller chains ``exc`` as the cause)."""
-    errors = ray_module().exceptions
-    lost = tuple(getattr(errors, name) for name in _LOST if hasattr(errors, name))
-    if isinstance(exc, errors.TaskCancelledError):
-        return RuntimeError("the call was cancelled")
-    if isinstance(exc, lost):
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return WorkerDied(f"the Ray worker running the call died ({type(exc).__name__}: {first})")
-    if isinstance(exc, errors.RayTaskError):
-        cause = getattr(exc, "cause", None)
-        detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-        return RuntimeError(f"Ray could not run the call: {detail}")
-    if isinstance(exc, Exception):
-        return RuntimeError(f"Ray failed: {type(exc).__name__}: {exc}")
-    return RuntimeError(f"Ray failed: {exc!r}")
 
 
 def unsendable(component: Component, packed: str, args: Sequence[Any], exc: Exception) -> TypeError:

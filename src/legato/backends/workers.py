@@ -21,6 +21,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from legato.errors import RemoteTraceback as RemoteTraceback  # re-exported: raised here
+from legato.errors import WorkerDied as WorkerDied
+
 _STOP = object()
 
 
@@ -94,21 +97,6 @@ class EventLoop:
             loop, self._loop = self._loop, None
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
-
-
-class RemoteTraceback(Exception):
-    """The traceback of an exception raised in a worker process, chained as its cause."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return f"\n\"\"\"\n{self.text}\"\"\""
-
-
-class WorkerDied(RuntimeError):
-    """The worker process serving a call exited (killed, crashed, out of memory)."""
 
 
 class WorkerProcess:

@@ -23,6 +23,8 @@ from rich.text import Text
 from typer.exceptions import TyperException
 
 from legato.errors import LegatoError, SpecError
+from legato.errors import Terminated as Terminated  # re-exported: raised here
+from legato.errors import UsageError as UsageError  # re-exported: raised by the commands
 
 if TYPE_CHECKING:
     from legato.store import Store
@@ -42,24 +44,6 @@ RunId = Annotated[str, typer.Argument(
     metavar="RUN", help="A run id, or a unique prefix of one (legato runs lists them).")]
 
 Json = Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")]
-
-
-class UsageError(Exception):
-    """The command line itself is wrong (exit 2): a malformed --input, a missing data file."""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived (``kill PID``, a container or a job scheduler stopping the command).
-
-    Raised in the main thread by the handler :func:`terminable` installs, as Ctrl-C raises
-    :class:`KeyboardInterrupt`, of which it is a kind: whatever cleans up after Ctrl-C (the run
-    cancels what is in flight, stops worker processes, records what is done and ends as
-    ``cancelled``, so ``legato resume`` continues it) cleans up after SIGTERM too. The command
-    then exits 143 (128 + SIGTERM), as a process killed by SIGTERM reports itself. The run is
-    recorded as ``interrupted`` (``run_status``), not ``cancelled``: nobody asked it to stop.
-    """
-
-    run_status = "interrupted"
 
 
 @contextmanager

@@ -14,7 +14,8 @@ from typing import IO, Any, NoReturn
 from legato.cli.jsonout import Encoder
 from legato.engine import Failure
 from legato.engine.events import ItemFinished
-from legato.errors import ComponentError, InputError, LegatoError, OutputError
+from legato.errors import ComponentError, InputError, OutputError
+from legato.errors import Stopped as Stopped  # re-exported: raised here
 
 
 class OnError(enum.StrEnum):
@@ -145,10 +146,6 @@ def failure_record(failure: Failure, data: DataLines, line: int) -> dict[str, An
         message = str(error)
         node = error.node if isinstance(error, ComponentError | OutputError) else None
     return {"index": failure.index, "error": message, "node": node, "line": line}
-
-
-class Stopped(LegatoError):
-    """``--on-error raise``: the first failed item stopped the run."""
 
 
 def write_results(

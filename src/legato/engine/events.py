@@ -23,6 +23,8 @@ from typing import Any
 
 @dataclass(slots=True, kw_only=True)
 class RunStarted:
+    """A run began; ``wall`` is the epoch time of its ``time`` (the engine clock's)."""
+
     run: str
     pipeline: str
     time: float
@@ -53,6 +55,8 @@ class NodeStarted:
 
 @dataclass(slots=True, kw_only=True)
 class NodeFinished:
+    """A call of a node succeeded; ``outputs`` by port (the values, not copies)."""
+
     run: str
     item: int
     node: str
@@ -68,6 +72,8 @@ class NodeFinished:
 
 @dataclass(slots=True, kw_only=True)
 class NodeFailed:
+    """A call of a node failed; ``will_retry``: the retry policy tries it again."""
+
     run: str
     item: int
     node: str
@@ -97,6 +103,8 @@ class CacheHit:
 
 @dataclass(slots=True, kw_only=True)
 class ItemFinished:
+    """An item ended, ``ok`` with its ``result`` or with its ``error``."""
+
     run: str
     item: int
     ok: bool
@@ -108,6 +116,8 @@ class ItemFinished:
 
 @dataclass(slots=True, kw_only=True)
 class RunFinished:
+    """A run ended: ``status`` ok, failed or cancelled; items done and failed."""
+
     run: str
     status: str  # "ok" | "failed" | "cancelled"
     time: float

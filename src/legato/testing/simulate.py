@@ -26,24 +26,22 @@ run at a time from one thread; the simulation is then deterministic.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+import inspect
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from legato.component import Instance
 from legato.engine.backend import Call, Done, Outcome
 from legato.engine.clock import ManualClock
+from legato.engine.instances import instance_key
 from legato.engine.resources import Gpu
-
-
-class SimulationStalled(RuntimeError):
-    """Raised by :meth:`SimulatedClock.idle` when the run loop would wait for a completion but
-    no event is booked and no deadline is set: nothing could ever wake it. It means a call was
-    handed somewhere other than the simulated backend, or the run waits on a resource that no
-    running call will release."""
+from legato.errors import ConfigError, RunError
+from legato.errors import SimulationStalled as SimulationStalled  # re-exported: raised here
 
 
 class _Event:
@@ -100,7 +98,7 @@ class SimulatedClock(ManualClock):
     def call_at(self, when: float, action: Callable[[], None]) -> _Event:
         """Book ``action`` to run when simulated time reaches ``when``; returns its handle."""
         if math.isnan(when):
-            raise ValueError("an event's time must be a number, got nan")
+            raise ConfigError("an event's time must be a number, got nan")
         event = _Event(when, action)
         with self._lock:
             heapq.heappush(self._events, (when, next(self._seq), event))
@@ -139,9 +137,12 @@ class SimulatedBackend:
     ``duration(call)`` gives each call's length in the clock's seconds (it sees every call,
     legato's own ``collect`` nodes included, and a batched call's ``call.batch``).
     ``value(call)`` gives its result (default None); if it raises, the call fails with that
-    error at the end of its duration. ``resources`` is the simulated machine's capacity (by
-    default unlimited ``cpus`` and ``memory``), ``gpus`` its GPU devices (default none). Every
-    completed call is recorded in ``spans``.
+    error at the end of its duration. It is asked when the call starts, or with
+    ``value_at="end"`` when it ends (a call cancelled before then never asks it).
+    :class:`RunHere` is a ``value`` that runs the call's component here (give it with
+    ``value_at="end"``, so that calls run in the order they end). ``resources`` is the
+    simulated machine's capacity (by default unlimited ``cpus`` and ``memory``), ``gpus`` its
+    GPU devices (default none). Every completed call is recorded in ``spans``.
     """
 
     def __init__(
@@ -152,55 +153,74 @@ class SimulatedBackend:
         value: Callable[[Call], Any] | None = None,
         resources: Mapping[str, float] | None = None,
         gpus: Sequence[Gpu] = (),
+        value_at: Literal["start", "end"] = "start",
     ) -> None:
+        if value_at not in ("start", "end"):
+            raise ConfigError(f"value_at must be 'start' or 'end', got {value_at!r}")
         self.clock = clock
         self.duration = duration
         self.value = value
+        self.value_at = value_at
         self._capacity = {"cpus": math.inf, "memory": math.inf, "gpus": float(len(gpus))}
         self._capacity.update({k: float(v) for k, v in (resources or {}).items()})
         self._gpus = tuple(gpus)
         self._booked: dict[int, _Event] = {}
+        self._closed = False
         self.spans: list[Span] = []
 
     # -- the Backend protocol -----------------------------------------------------------------
 
     def capacity(self) -> Mapping[str, float]:
+        """The simulated machine's resources, as given."""
         return dict(self._capacity)
 
     def gpus(self) -> Sequence[Gpu]:
+        """The simulated GPU devices, as given."""
         return self._gpus
 
     def submit(self, call: Call, done: Done) -> None:
+        """Book the call's end at ``now + duration(call)``; ``done`` comes when the clock gets
+        there."""
+        if self._closed:
+            raise RunError("the simulated backend is closed; create a new engine to run again")
         start = self.clock.now()
         length = float(self.duration(call))
         if not length >= 0:  # also refuses nan
-            raise ValueError(f"duration of a call to '{call.component.name}' must be >= 0 "
-                             f"seconds, got {length}")
+            raise ConfigError(f"duration of a call to '{call.component.name}' must be >= 0 "
+                              f"seconds, got {length}")
         end = start + length
-        try:
-            result = None if self.value is None else self.value(call)
-        except Exception as exc:
-            outcome = Outcome(error=exc, start=start, end=end, executor="simulated")
-        else:
-            outcome = Outcome(value=result, start=start, end=end, executor="simulated")
+        early = None if self.value_at == "end" else self._outcome(call, start, end)
 
         def finish() -> None:
             self._booked.pop(call.id, None)
+            outcome = early if early is not None else self._outcome(call, start, end)
             size = 1 if call.batch is None else len(call.batch)
             self.spans.append(Span(call.id, call.component.name, start, end, size))
             done(call, outcome)
 
         self._booked[call.id] = self.clock.call_at(end, finish)
 
+    def _outcome(self, call: Call, start: float, end: float) -> Outcome:
+        try:
+            result = None if self.value is None else self.value(call)
+        except Exception as exc:
+            return Outcome(error=exc, start=start, end=end, executor="simulated")
+        return Outcome(value=result, start=start, end=end, executor="simulated")
+
     def cancel(self, call: Call) -> None:
+        """Unbook the call: its ``done`` never comes (nor, with ``value_at="end"``, its value)."""
         event = self._booked.pop(call.id, None)
         if event is not None:
             self.clock.cancel(event)
 
     def evict(self, target: Instance, slot: int) -> None:
-        return None  # no live objects: a simulated instance costs nothing to build again
+        """Costs nothing; a :class:`RunHere` ``value`` drops the slot's object."""
+        if isinstance(self.value, RunHere):
+            self.value.forget(target, slot)
 
     def close(self) -> None:
+        """Unbook every call; later submissions are refused (RunError)."""
+        self._closed = True
         for event in self._booked.values():
             self.clock.cancel(event)
         self._booked.clear()
@@ -214,4 +234,41 @@ class SimulatedBackend:
         return max(s.end for s in self.spans) - min(s.start for s in self.spans)
 
 
-__all__ = ["SimulatedBackend", "SimulatedClock", "SimulationStalled", "Span"]
+class RunHere:
+    """A :class:`SimulatedBackend` ``value`` that runs each call's component here, in this
+    thread, when the call ends in simulated time: the results are real, the time is simulated.
+
+    A class component's object is built on its slot's first call and kept for the slot's later
+    calls (as a real backend keeps it warm); a batched call gets one list per port; an ``async``
+    component's coroutine is run to its end. Calls are run in the order they end.
+    """
+
+    def __init__(self) -> None:
+        self._objects: dict[tuple[str, int], Any] = {}
+
+    def __call__(self, call: Call) -> Any:
+        target = call.target
+        function: Callable[..., Any]
+        if isinstance(target, Instance):
+            key = (instance_key(target), call.slot or 0)
+            if key not in self._objects:
+                self._objects[key] = target.build()
+            function = self._objects[key]
+        else:
+            function = target.target
+        if call.batch is None:
+            kwargs = call.kwargs
+        else:
+            ports = [port.name for port in call.component.call_inputs]
+            kwargs = {port: [item[port] for item in call.batch] for port in ports}
+        value = function(**kwargs)
+        if inspect.iscoroutine(value):
+            value = asyncio.run(value)
+        return value
+
+    def forget(self, target: Instance, slot: int) -> None:
+        """Drop the object of ``target``'s slot: the next call there builds it again."""
+        self._objects.pop((instance_key(target), slot), None)
+
+
+__all__ = ["RunHere", "SimulatedBackend", "SimulatedClock", "SimulationStalled", "Span"]
