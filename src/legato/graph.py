@@ -20,6 +20,7 @@ as a Python value raises :class:`TracingError` saying what to use instead.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
@@ -232,6 +233,9 @@ class Node:
         raise KeyError(port)
 
 
+_GRAPH_UIDS = itertools.count(1)
+
+
 @dataclass(frozen=True, eq=False)
 class Graph:
     """An immutable pipeline graph: inputs, nodes (in a topological order), outputs.
@@ -247,6 +251,8 @@ class Graph:
     output_annotation: Any = Any
     location: str | None = None
     problems: tuple[Problem, ...] = field(default=())
+    uid: int = field(default_factory=lambda: next(_GRAPH_UIDS), repr=False)
+    """This graph's id in this process, never reused (caches key on it)."""
 
     def input(self, name: str) -> Port:
         for port in self.inputs:

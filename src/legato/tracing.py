@@ -60,7 +60,7 @@ def graph_of(target: Any) -> Graph:
             f"expected a component or a pipeline, got {type(target).__name__} {target!r:.60}",
             location=caller_location(),
         )
-    component = target.component if isinstance(target, Instance) else target
+    component = target.component
     builder = Builder(component.name)
     refs = {port.name: Ref(None, port.name, port.annotation) for port in component.inputs}
     result = builder.call(target, (), dict(refs))
@@ -94,7 +94,7 @@ class Builder:
         """A component or pipeline called inside the body being traced."""
         if hasattr(target, "__legato_graph__"):
             return self._inline(target.__legato_graph__(), args, kwargs)
-        component = target.component if isinstance(target, Instance) else target
+        component = target.component
         assert isinstance(component, Component)
         location = caller_location()
         bound, problems = bind(component.inputs, args, kwargs, what=f"'{component.name}'")

@@ -259,9 +259,9 @@ class RayBackend:
 
     def _task(self, component: Component, returns: int) -> Any:
         """The Ray remote function for ``component``'s calls returning ``returns`` objects."""
-        known = self._tasks.get(id(component))
-        if known is None or known[0] is not component:
-            known = self._tasks[id(component)] = (component, {})
+        known = self._tasks.get(component.uid)
+        if known is None:
+            known = self._tasks[component.uid] = (component, {})
         by_returns = known[1]
         task = by_returns.get(returns)
         if task is None:

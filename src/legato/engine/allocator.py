@@ -103,17 +103,16 @@ class Allocator:
         self.clock = clock
         self.estimates = Estimates()
         self._needs: dict[int, _Needs] = {}  # per component (held, so its id is not reused)
-        self._plans: dict[int, tuple[Graph, int, Plan]] = {}
+        self._plans: dict[int, tuple[int, Plan]] = {}  # by graph uid: estimates version, plan
         self._lock = threading.Lock()
 
     def plan(self, graph: Graph) -> Plan:
         """The plan of ``graph``, kept across runs; ranked again when estimates have moved."""
-        cached = self._plans.get(id(graph))
-        if cached is not None and cached[0] is graph and cached[1] == self.estimates.version:
-            return cached[2]
-        plan = Plan(graph, self.estimates.get,
-                    like=cached[2] if cached is not None and cached[0] is graph else None)
-        self._plans[id(graph)] = (graph, self.estimates.version, plan)
+        cached = self._plans.get(graph.uid)
+        if cached is not None and cached[0] == self.estimates.version:
+            return cached[1]
+        plan = Plan(graph, self.estimates.get, like=cached[1] if cached is not None else None)
+        self._plans[graph.uid] = (self.estimates.version, plan)
         return plan
 
     def _needs_of(self, target: Component | Instance) -> _Needs:

@@ -69,7 +69,7 @@ class StoreMemo:
                 outputs = self._values(recorded)
                 if outputs is not None:
                     return Reuse(outputs, "resume")
-        component = target.component if isinstance(target, Instance) else target
+        component = target.component
         if not (self.caching and (self.cache_all or component.options.cache)):
             return None
         key = self.key(target, kwargs)
