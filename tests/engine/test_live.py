@@ -642,3 +642,67 @@ def test_a_busy_batched_model_gets_its_next_batch_queued_behind_the_running_one(
     gate.set()
     assert runner.result() == [x * 3 for x in range(6)]
     assert most[0] == 1  # the object never served two batches at once
+
+
+# -- warming a service's models ------------------------------------------------------------
+
+
+@lg.component(executor="process")
+class Loaded:
+    """Its constructor writes its pid to a file: the test sees where it was built."""
+
+    def __init__(self, marker: str) -> None:
+        import os
+        from pathlib import Path
+
+        Path(marker).write_text(str(os.getpid()))
+        self.marker = marker
+
+    def __call__(self, x: int) -> int:
+        import os
+
+        return os.getpid()
+
+
+def test_warm_builds_each_class_component_where_it_runs_before_any_call(
+    engine: lg.Engine, tmp_path: Any
+) -> None:
+    events = Events()
+    engine.bus.subscribe(events)
+    marker = tmp_path / "built"
+
+    @lg.component(executor="inline")
+    class Small:
+        def __init__(self) -> None:
+            self.ready = True
+
+        def __call__(self, x: int) -> int:
+            return x
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return Small()(Loaded(str(marker))(x))
+
+    assert engine.warm(p.graph) == 2
+    built_in = int(marker.read_text())
+    assert sorted(e.component for e in events.of(InstanceBuilt)) == ["loaded", "small"]
+    assert p.run(x=1, engine=engine) == built_in  # the first call ran where it was built
+    assert engine.warm(p.graph) == 0  # already warm
+    assert len(events.of(InstanceBuilt)) == 2
+
+
+def test_warm_raises_the_constructor_error(engine: lg.Engine) -> None:
+    @lg.component(executor="inline")
+    class Broken:
+        def __init__(self) -> None:
+            raise OSError("no weights here")
+
+        def __call__(self, x: int) -> int:
+            return x
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return Broken()(x)
+
+    with pytest.raises(lg.BuildError, match=r"Broken.__init__ raised OSError: no weights here"):
+        engine.warm(p.graph)

@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from legato.backends.workers import EventLoop, Threads, WorkerProcess
+from legato.backends.workers import WARM, EventLoop, Threads, WorkerProcess
 from legato.component import Component, Instance
 from legato.engine.backend import Call, Done, Outcome
 from legato.engine.instances import instance_key
@@ -175,6 +175,18 @@ class LocalBackend:
             running.kill()
             return True
         return call.component.options.executor == "process"
+
+    def build(self, target: Instance, slot: int, devices: tuple[int, ...] = ()) -> None:
+        """Build the object of ``target``'s ``slot`` now, where its calls will run (a worker
+        process for ``executor="process"``), so its first call finds it warm. Blocks; raises
+        the constructor's error (:class:`~legato.errors.BuildError`)."""
+        call = Call(0, target, {}, slot=slot, devices=devices)
+        live = self._slot(call)
+        with live.lock:
+            if target.component.options.executor == "process":
+                self._worker(call, live).call(None, {WARM: True})
+            elif live.obj is None:
+                live.obj = target.build()
 
     def evict(self, target: Instance, slot: int) -> None:
         with self._lock:

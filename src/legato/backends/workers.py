@@ -27,6 +27,9 @@ from legato.errors import WorkerDied as WorkerDied
 _STOP = object()
 
 
+WARM = "__legato_warm__"
+"""The keyword of a message that asks a worker process only to build its object."""
+
 class Threads:
     """A grow-on-demand pool of daemon threads running zero-argument jobs."""
 
@@ -188,6 +191,9 @@ def _serve(  # pragma: no cover - child side
             if function is None:
                 if obj is None:
                     obj = cloudpickle.loads(init).build()
+                if kwargs.get(WARM):  # only build it (Engine.warm)
+                    conn.send_bytes(cloudpickle.dumps((True, None, start, time.monotonic(), None)))
+                    continue
                 target = obj
             else:
                 key, blob = function

@@ -14,7 +14,7 @@ from legato.component import Instance
 from legato.engine.allocator import Allocator
 from legato.engine.backend import Backend, Call, Outcome
 from legato.engine.clock import Clock, ManualClock, MonotonicClock
-from legato.engine.events import EventBus, InstanceEvicted
+from legato.engine.events import EventBus, InstanceBuilt, InstanceEvicted
 from legato.engine.frames import Failure, RunStats, bind_inputs, ranks
 from legato.engine.handles import Dropped, ItemHandle
 from legato.engine.instances import InstanceTable
@@ -102,6 +102,38 @@ class Engine:
                    on_error=on_error, on_drop=on_drop, indexed=indexed, feed=feed,
                    run_id=run_id, memo=memo, deadline=deadline, priority=priority,
                    check_outputs=check_outputs)
+
+    def warm(self, graph: Graph) -> int:
+        """Build the first instance of every class component of ``graph`` (nested bodies
+        included) now, where its calls will run, so the first request finds its models loaded.
+        Blocks; raises :class:`~legato.errors.BuildError` when a constructor fails. Instances
+        already alive, or with no room now, are left as they are. Returns how many were built.
+        A backend without ``build`` is warmed by its first calls instead (0 here)."""
+        build = getattr(self.backend, "build", None)
+        if build is None:
+            return 0
+        built = 0
+        seen: set[str] = set()
+        for _, node in graph.walk():
+            target = node.target
+            if not isinstance(target, Instance) or target.key() in seen:
+                continue
+            seen.add(target.key())
+            admitted = self.allocator.admit(target)
+            if admitted is None or isinstance(admitted, float) or admitted.slot is None:
+                continue
+            try:
+                if admitted.slot.calls == 0:
+                    build(target, admitted.slot.index, admitted.devices)
+                    admitted.slot.calls += 1
+                    built += 1
+                    if self.bus.active:
+                        self.bus.publish(InstanceBuilt(component=target.component.name,
+                                                       slot=admitted.slot.index,
+                                                       time=self.clock.now()))
+            finally:
+                self.allocator.finish(admitted)
+        return built
 
     def close(self) -> None:
         """Stop the loop (open runs are cancelled), evict every warm instance and stop the

@@ -11,6 +11,9 @@ time through ``submit`` and reports each back exactly once, from any thread, thr
   abandoned (its late result is dropped). ``done`` may still arrive and is ignored by the engine.
   Returns False when the call runs on (a thread): the engine then keeps what it holds (its
   cpus, its instance slot) until ``done`` arrives; True or None: it stopped, all is given back.
+- ``build(target, slot, devices)`` (optional): build a class component slot's object now,
+  blocking, where its calls will run (``Engine.warm``: a service is ready once its models are
+  loaded).
 - ``evict(target, slot)``: drop the live object of a class component's slot (the engine chose
   it to make room, or gave up on it); the next call on that slot builds it again.
 - ``close()``: stop everything, leave no worker process or thread behind.
@@ -89,6 +92,9 @@ class Backend(Protocol):
     def cancel(self, call: Call) -> bool | None: ...
 
     def evict(self, target: Instance, slot: int) -> None: ...
+
+    # optional: ``build(target, slot, devices)`` builds a slot's object now, blocking (for
+    # Engine.warm); a backend without it is warmed by its first call
 
     def close(self) -> None: ...
 
