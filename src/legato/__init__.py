@@ -8,12 +8,14 @@ Write each model or process as a typed :func:`component`, wire components into a
 from legato.component import Component, Instance, Port, component
 from legato.constructs import branch, map
 from legato.engine import (
+    Chunk,
     Dropped,
     Engine,
     Failure,
     ItemHandle,
     ManualClock,
     MonotonicClock,
+    NodeDone,
     Run,
     RunStats,
 )
@@ -45,6 +47,7 @@ __all__ = [
     "Batch",
     "Block",
     "BuildError",
+    "Chunk",
     "Component",
     "ComponentError",
     "ComponentTimeout",
@@ -63,6 +66,7 @@ __all__ = [
     "ManualClock",
     "MonotonicClock",
     "Node",
+    "NodeDone",
     "OutputError",
     "Pipeline",
     "Port",

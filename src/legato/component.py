@@ -16,6 +16,7 @@ object once per instance slot, on the worker that hosts it, and keeps it warm ac
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import dataclasses
 import functools
@@ -194,6 +195,9 @@ class Component:
         self._fingerprint: str | None = None
         self._signature_problems: list[str] = []
         self.call_inputs, self.return_annotation = _ports_of(call, skip_self=self.is_class)
+        self.is_generator = inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call)
+        if self.is_generator:  # its output is the list of what it yields (streamed as it does)
+            self.return_annotation = _chunks_of(self.return_annotation)
         for where in _unresolved(self.call_inputs, self.return_annotation):
             self._signature_problems.append(
                 f"component '{self.name}': the type hint {where} names something that cannot "
@@ -286,6 +290,20 @@ class Component:
 
     def __repr__(self) -> str:
         return f"<component {self.name} ({self.qualname})>"
+
+
+_STREAMS = (collections.abc.Iterator, collections.abc.Iterable, collections.abc.Generator,
+            collections.abc.AsyncIterator, collections.abc.AsyncIterable,
+            collections.abc.AsyncGenerator)
+
+
+def _chunks_of(annotation: Any) -> Any:
+    """A generator component's output type: ``Iterator[str]`` (or ``Generator[str, ...]``,
+    ``AsyncIterator[str]``) -> ``list[str]``, the chunks it yields; anything else as it is."""
+    if typing.get_origin(annotation) in _STREAMS:
+        args = typing.get_args(annotation)
+        return list[args[0]] if args else list  # type: ignore[valid-type]
+    return annotation
 
 
 _UIDS = itertools.count(1)  # a component's or instance's id in this process, never reused

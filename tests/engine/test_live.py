@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -706,3 +706,56 @@ def test_warm_raises_the_constructor_error(engine: lg.Engine) -> None:
 
     with pytest.raises(lg.BuildError, match=r"Broken.__init__ raised OSError: no weights here"):
         engine.warm(p.graph)
+
+
+# -- updates: what happens to an item as it runs -------------------------------------------
+
+
+def test_updates_tell_each_node_done_and_each_chunk_a_generator_yields(
+    engine: lg.Engine,
+) -> None:
+    @lg.component(executor="inline")
+    def words(text: str) -> list[str]:
+        return text.split()
+
+    @lg.component
+    def speak(words: list[str]) -> Iterator[str]:
+        for word in words:
+            yield word.upper()
+
+    @lg.pipeline
+    def p(text: str) -> list[str]:
+        return speak(words(text))
+
+    run = p.open(engine=engine)
+    handle = run.submit({"text": "hello there world"}, updates=True)
+    run.close()
+    assert handle.updates is not None
+    seen = list(handle.updates)
+    assert [(u.node, u.value) for u in seen if isinstance(u, lg.Chunk)] == [
+        ("speak", "HELLO"), ("speak", "THERE"), ("speak", "WORLD")]
+    assert [u.node for u in seen if isinstance(u, lg.NodeDone)] == ["words", "speak"]
+    assert seen[-1] == lg.NodeDone("speak", seen[-1].start, seen[-1].end,
+                                   {"out": ["HELLO", "THERE", "WORLD"]})
+    assert handle.result(WAIT) == ["HELLO", "THERE", "WORLD"]
+
+
+def test_updates_reach_asyncio_and_an_async_generator_streams(engine: lg.Engine) -> None:
+    @lg.component
+    async def count(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    @lg.pipeline
+    def p(n: int) -> list[int]:
+        return count(n)
+
+    async def main() -> tuple[list[Any], list[int]]:
+        run = p.open(engine=engine)
+        handle = run.submit({"n": 3}, updates=True)
+        run.close()
+        assert handle.updates is not None
+        chunks = [u.value async for u in handle.updates if isinstance(u, lg.Chunk)]
+        return chunks, await handle
+
+    assert asyncio.run(main()) == ([0, 1, 2], [0, 1, 2])

@@ -28,7 +28,7 @@ from typing import Any
 
 from legato.backends.workers import WARM, EventLoop, Threads, WorkerProcess
 from legato.component import Component, Instance
-from legato.engine.backend import Call, Done, Outcome
+from legato.engine.backend import Call, Done, Outcome, adrain, drain
 from legato.engine.instances import instance_key
 from legato.engine.resources import Gpu
 from legato.errors import RunCancelled, RunError
@@ -321,9 +321,7 @@ class LocalBackend:
             start = time.monotonic()
             with recording() as usage:
                 try:
-                    value = target(**_arguments(call))
-                    if asyncio.iscoroutine(value):
-                        value = await value
+                    value = await adrain(target(**_arguments(call)), call.on_chunk)
                 except asyncio.CancelledError:
                     raise
                 except BaseException as exc:  # SystemExit too: it must come back as the outcome
@@ -372,10 +370,12 @@ def _execute_plain(target: Callable[..., Any], call: Call, executor: str) -> Out
     start = time.monotonic()
     try:
         value = target(**_arguments(call))
-        if inspect.iscoroutine(value):
+        if inspect.iscoroutine(value) or inspect.isasyncgen(value):
             import asyncio
 
-            value = asyncio.run(value)
+            value = asyncio.run(adrain(value, call.on_chunk))
+        else:
+            value = drain(value, call.on_chunk)
     except Exception as exc:
         return Outcome(error=exc, start=start, end=time.monotonic(), executor=executor,
                        worker=worker)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple
 
 from legato.component import WHOLE, Component, Instance, output_fields
-from legato.engine.backend import split_returned
+from legato.engine.backend import adrain, split_returned
 from legato.usage import recording
 
 
@@ -102,8 +102,10 @@ def run_call(
     with recording() as usage:
         try:
             value = target(**arguments(names, size, args))
-            if inspect.iscoroutine(value):
-                value = run_coroutine(value)
+            if inspect.iscoroutine(value) or inspect.isasyncgen(value):
+                value = run_coroutine(adrain(value, None))
+            elif inspect.isgenerator(value):  # a generator component: its chunks, listed
+                value = list(value)
         except BaseException as exc:  # SystemExit too: it must come back as the call's error
             end = time.monotonic()
             failed = (start, end, _sendable(exc), traceback.format_exc(), usage or None,

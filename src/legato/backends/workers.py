@@ -202,10 +202,14 @@ def _serve(  # pragma: no cover - child side
                     target = functions[key] = cloudpickle.loads(blob)
             with recording() as usage:
                 value = target(**kwargs)
-                if inspect.iscoroutine(value):
+                if inspect.iscoroutine(value) or inspect.isasyncgen(value):
                     import asyncio
 
-                    value = asyncio.run(value)
+                    from legato.engine.backend import adrain
+
+                    value = asyncio.run(adrain(value, None))
+                elif inspect.isgenerator(value):  # a generator component: its chunks, listed
+                    value = list(value)
             reply = (True, value, start, time.monotonic(), usage or None)
             conn.send_bytes(cloudpickle.dumps(reply))
         except BaseException as exc:

@@ -16,7 +16,7 @@ from legato.engine.backend import Backend, Call, Outcome
 from legato.engine.clock import Clock, ManualClock, MonotonicClock
 from legato.engine.events import EventBus, InstanceBuilt, InstanceEvicted
 from legato.engine.frames import Failure, RunStats, bind_inputs, ranks
-from legato.engine.handles import Dropped, ItemHandle
+from legato.engine.handles import Chunk, Dropped, ItemHandle, NodeDone, Updates
 from legato.engine.instances import InstanceTable
 from legato.engine.loop import Scheduler
 from legato.engine.memo import Memo, Reuse
@@ -152,6 +152,7 @@ class Engine:
 __all__ = [
     "Backend",
     "Call",
+    "Chunk",
     "Clock",
     "Dropped",
     "Engine",
@@ -162,6 +163,7 @@ __all__ = [
     "ManualClock",
     "Memo",
     "MonotonicClock",
+    "NodeDone",
     "OnDrop",
     "OnError",
     "Outcome",
@@ -169,6 +171,7 @@ __all__ = [
     "Reuse",
     "Run",
     "RunStats",
+    "Updates",
     "bind_inputs",
     "ranks",
 ]

@@ -33,6 +33,7 @@ objects in this process (:data:`IN_PROCESS`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -52,10 +53,39 @@ class Call:
     batch: list[dict[str, Any]] | None = None
     slot: int | None = None
     devices: tuple[int, ...] = ()
+    on_chunk: Callable[[Any], None] | None = None  # a generator component's chunks, live
 
     @property
     def component(self) -> Component:
         return self.target.component
+
+
+def drain(value: Any, on_chunk: Callable[[Any], None] | None) -> Any:
+    """A generator component's return value, run to its end: its chunks as a list, each
+    handed to ``on_chunk`` as it is yielded (from the executing thread). Other values as they
+    are."""
+    if not inspect.isgenerator(value):
+        return value
+    chunks = []
+    for chunk in value:
+        chunks.append(chunk)
+        if on_chunk is not None:
+            on_chunk(chunk)
+    return chunks
+
+
+async def adrain(value: Any, on_chunk: Callable[[Any], None] | None) -> Any:
+    """``drain`` for an ``async def`` generator (and a coroutine: awaited)."""
+    if inspect.iscoroutine(value):
+        value = await value
+    if not inspect.isasyncgen(value):
+        return drain(value, on_chunk)
+    chunks = []
+    async for chunk in value:
+        chunks.append(chunk)
+        if on_chunk is not None:
+            on_chunk(chunk)
+    return chunks
 
 
 @dataclass(slots=True)

@@ -23,13 +23,14 @@ concurrency never exceeds capacity.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from legato.engine.allocator import FREE, Admitted
-from legato.engine.backend import Call, Outcome, split_returned, split_value
+from legato.engine.backend import IN_PROCESS, Call, Outcome, split_returned, split_value
 from legato.engine.batching import batch_key
 from legato.engine.events import (
     AdmissionWaited,
@@ -40,6 +41,7 @@ from legato.engine.events import (
     NodeStarted,
 )
 from legato.engine.frames import PendingCall, Task, wait_group
+from legato.engine.handles import NodeDone
 from legato.engine.memo import Reuse
 from legato.errors import BuildError, ComponentError, ComponentTimeout
 from legato.options import Block, Fifo
@@ -125,6 +127,11 @@ class Calls:
         slot = admitted.slot
         call = Call(next(self._ids), pending.target, pending.kwargs or {}, pending.batch,
                     slot=slot.index if slot is not None else None, devices=admitted.devices)
+        if pending.batch is None:
+            task = pending.first()
+            updates = task.frame.item.updates
+            if updates is not None:  # a watched item: a generator's chunks go out as they come
+                call.on_chunk = functools.partial(updates.chunk, task.name)
         if admitted is not FREE:
             self.held[call.id] = admitted
         if slot is not None:
@@ -285,8 +292,11 @@ class Calls:
             except Exception as exc:
                 self.task_failed(task, exc, outcome=outcome)
                 return
+        item = task.frame.item
+        if item.updates is not None:
+            item.updates.push(NodeDone(task.name, outcome.start, outcome.end,
+                                       outputs if self.s.values is IN_PROCESS else None))
         if self.s.bus.active:
-            item = task.frame.item
             self.s.bus.publish(NodeFinished(
                 run=item.run.id, item=item.index, node=task.name, attempt=task.attempt,
                 start=outcome.start, end=outcome.end, executor=outcome.executor,

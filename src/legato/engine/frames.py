@@ -114,7 +114,7 @@ class Item:
     """
 
     __slots__ = ("born", "calls", "deadline", "error", "failed", "finished", "handle", "index",
-                 "inputs", "limit", "priority", "result", "run", "seq")
+                 "inputs", "limit", "priority", "result", "run", "seq", "updates")
 
     def __init__(self, index: int, inputs: Mapping[str, Any], run: Any = None, *,
                  priority: int = 0, seq: int = 0, born: float = 0.0,
@@ -130,6 +130,7 @@ class Item:
         self.limit = limit  # the deadline in seconds from submission
         self.handle = handle
         self.calls: set[int] | None = None
+        self.updates: Any = None  # an Updates stream, when the submitter asked for one
         self.failed = False
         self.finished = False
         self.result: Any = None

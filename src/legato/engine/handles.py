@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Generator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,17 +36,111 @@ class Dropped:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class NodeDone:
+    """An update: one node of the item finished (``outputs`` by port: values in this process,
+    None when they live elsewhere, on Ray)."""
+
+    node: str
+    start: float
+    end: float
+    outputs: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """An update: a generator component of the item yielded ``value`` (its ``index``-th)."""
+
+    node: str
+    index: int
+    value: Any
+
+
+_END = object()
+
+
+class Updates:
+    """What happens to one item while it runs, in order: :class:`NodeDone` and :class:`Chunk`
+    records, ending when the item does (then read its result from the handle). Iterate it from
+    a thread (``for update in updates``) or from asyncio (``async for``). Fed on the engine's
+    thread (chunks: on the executing one); never blocks the engine."""
+
+    def __init__(self) -> None:
+        self._items: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._wake: Callable[[], None] | None = None
+        self._counts: dict[str, int] = {}
+
+    def push(self, update: Any) -> None:
+        with self._lock:
+            self._items.append(update)
+            wake = self._wake
+        if wake is not None:
+            wake()
+
+    def chunk(self, node: str, value: Any) -> None:
+        with self._lock:
+            index = self._counts.get(node, 0)
+            self._counts[node] = index + 1
+        self.push(Chunk(node, index, value))
+
+    def close(self) -> None:
+        self.push(_END)
+
+    def _take(self) -> list[Any]:
+        with self._lock:
+            taken = list(self._items)
+            self._items.clear()
+            return taken
+
+    def __iter__(self) -> Iterator[Any]:
+        event = threading.Event()
+        self._wake = event.set
+        while True:
+            taken = self._take()
+            if not taken:
+                event.wait()
+                event.clear()
+                continue
+            for update in taken:
+                if update is _END:
+                    return
+                yield update
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        def wake() -> None:
+            loop.call_soon_threadsafe(event.set)
+
+        self._wake = wake
+        while True:
+            taken = self._take()
+            if not taken:
+                await event.wait()
+                event.clear()
+                continue
+            for update in taken:
+                if update is _END:
+                    return
+                yield update
+
+
 class ItemHandle:
     """One submitted item: ``result(timeout)`` from any thread, ``await handle`` from asyncio,
     ``cancel()`` to end it (it fails with ``RunCancelled``; its waiting calls are withdrawn)."""
 
     __slots__ = ("_callbacks", "_error", "_event", "_finished", "_result", "index", "inputs",
-                 "run")
+                 "run", "updates")
 
-    def __init__(self, run: Run, index: int, inputs: Any = None) -> None:
+    def __init__(self, run: Run, index: int, inputs: Any = None,
+                 updates: Updates | None = None) -> None:
         self.run = run
         self.index = index
         self.inputs = inputs
+        self.updates = updates  # with submit(..., updates=True): what happens as it runs
         self._finished = False
         self._result: Any = None
         self._error: BaseException | None = None

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from legato.engine.events import CacheHit, ItemFinished, NodeQueued, RunFinished
 from legato.engine.feeder import Feeder
 from legato.engine.frames import Failure, Item, RunStats, Task
-from legato.engine.handles import Dropped, ItemHandle
+from legato.engine.handles import Dropped, ItemHandle, Updates
 from legato.engine.memo import Memo, Reuse
 from legato.errors import BuildError, ConfigError, RunCancelled, RunError
 
@@ -123,14 +123,20 @@ class Run:
     # -- submitting (any thread) ------------------------------------------------------------
 
     def submit(self, inputs: Mapping[str, Any], *, deadline: float | None = None,
-               priority: int | None = None, timestamp: float | None = None) -> ItemHandle:
+               priority: int | None = None, timestamp: float | None = None,
+               updates: bool = False) -> ItemHandle:
         """Hand one item to the run; returns its handle at once. ``deadline``: seconds from
         now (default: the run's); ``priority``: higher first (default: the run's);
-        ``timestamp``: when its data was made, on the engine's clock (for ``max_age``).
-        Raises :class:`RunError` once the run is closed."""
+        ``timestamp``: when its data was made, on the engine's clock (for ``max_age``);
+        ``updates``: ``handle.updates`` tells what happens as it runs (each node done, each
+        chunk a generator component yields). Raises :class:`RunError` once the run is
+        closed."""
         check_deadline(deadline)
         check_priority(priority)
         item = self._item(inputs, deadline, priority, timestamp)
+        if updates:
+            assert item.handle is not None
+            item.updates = item.handle.updates = Updates()
         self._s.post(functools.partial(self._s.add_item, self, item))
         assert item.handle is not None
         return item.handle
@@ -248,6 +254,8 @@ class Run:
         handle = item.handle
         if handle is not None:
             handle._finish(item.result, item.error)
+            if item.updates is not None:
+                item.updates.close()
             if self._out is not None:
                 self._out.put(handle)
         if self._closing:
