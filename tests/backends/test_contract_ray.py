@@ -9,7 +9,7 @@ import cloudpickle
 import pytest
 
 from legato.backends.ray import RayBackend  # imports Ray on first use only
-from legato.testing import BackendContract, contract
+from legato.testing import BackendContract, parts
 
 pytest.importorskip("ray")
 
@@ -25,9 +25,9 @@ class TestRayBackend(BackendContract):
 
         The suite's components travel to Ray's workers by value: a worker may import
         ``legato`` from another checkout than this one (an editable install on its path ahead
-        of this one's), where ``legato.testing.contract`` may not be the same, or not exist.
+        of this one's), where ``legato.testing.parts`` may not be the same, or not exist.
         """
-        cloudpickle.register_pickle_by_value(contract)
+        cloudpickle.register_pickle_by_value(parts)
 
     def make_backend(self) -> RayBackend:
         return RayBackend()  # joins the session's instance

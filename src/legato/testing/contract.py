@@ -30,26 +30,21 @@ What a backend cannot do is said with class attributes: :attr:`~BackendContract.
 a backend with no worker to lose). A backend with its own clock (a simulated one) overrides
 :meth:`~BackendContract.make_clock` and :meth:`~BackendContract.settle`.
 
-The components used here are defined at this module's top level, so that a backend running
-calls in other processes can import them by name (``legato.testing.contract``). This module
-imports pytest; ``import legato`` and ``import legato.testing`` do not import it.
+The components it runs are in :mod:`legato.testing.parts`, at that module's top level, so that
+a backend running calls in other processes can import them by name. This module imports
+pytest; ``import legato`` and ``import legato.testing`` do not import it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import pytest
 
-from legato.component import component
 from legato.engine import Engine
 from legato.engine.backend import Backend, Call, Outcome, split_value, values_of
 from legato.engine.clock import Clock
@@ -61,164 +56,29 @@ from legato.errors import (
     RunError,
     WorkerDied,
 )
-from legato.options import Batch
-from legato.pipeline import Pipeline, pipeline
+from legato.pipeline import pipeline
+from legato.testing.parts import (
+    Counter,
+    ProcessCounter,
+    Sample,
+    async_square,
+    batched,
+    dies,
+    dies_once,
+    double,
+    echo,
+    fails,
+    fails_twice,
+    inline_square,
+    naps,
+    parts,
+    process_square,
+    single,
+    sleeps,
+    thread_square,
+)
 
 WAIT = 30.0  # seconds a real backend may take to report a call (never reached when it works)
-
-# ---------------------------------------------------------------------------------------------
-# Components (top level: workers in other processes import them by name)
-
-
-@component
-def double(x: int) -> int:
-    """Twice ``x``."""
-    return 2 * x
-
-
-@component
-def echo(value: Any) -> Any:
-    """``value`` as it came."""
-    return value
-
-
-@dataclass(frozen=True)
-class Sample:
-    """A user's own class of value, to round trip."""
-
-    name: str
-    scores: tuple[float, ...]
-
-
-class Parts(NamedTuple):
-    """Several named outputs."""
-
-    total: int
-    label: str
-
-
-@component
-def parts(x: int) -> Parts:
-    """``x + 1`` and a label, as two outputs."""
-    return Parts(total=x + 1, label=f"n{x}")
-
-
-@component
-def fails(x: int) -> int:
-    """Always raises."""
-    raise ValueError(f"bad input {x}")
-
-
-@component(retries=2)
-def fails_twice(counter: str) -> int:
-    """Raises on its first two attempts (counted in the file ``counter``), then returns 7."""
-    path = Path(counter)
-    seen = int(path.read_text()) if path.exists() else 0
-    path.write_text(str(seen + 1))
-    if seen < 2:
-        raise ConnectionError(f"attempt {seen + 1} refused")
-    return 7
-
-
-@component(timeout=0.5)
-def naps(seconds: float) -> float:
-    """Sleeps ``seconds`` (a simulated backend takes them as the call's duration)."""
-    time.sleep(seconds)
-    return seconds
-
-
-@component(executor="process")
-def sleeps(seconds: float) -> float:
-    """Sleeps ``seconds``, in a worker process (so that cancelling it can stop it)."""
-    time.sleep(seconds)
-    return seconds
-
-
-@component(executor="inline")
-def inline_square(x: int) -> int:
-    """``x * x``, inline."""
-    return x * x
-
-
-@component(executor="thread")
-def thread_square(x: int) -> int:
-    """``x * x``, on a worker thread."""
-    return x * x
-
-
-@component(executor="process")
-def process_square(x: int) -> int:
-    """``x * x``, in a worker process."""
-    return x * x
-
-
-@component
-async def async_square(x: int) -> int:
-    """``x * x``, as a coroutine."""
-    await asyncio.sleep(0)
-    return x * x
-
-
-@component(batch=Batch(max_size=4, max_wait_ms=200))
-def batched(xs: list[int]) -> list[list[int]]:
-    """Per item ``[2 * x, size of the batch it came in]``."""
-    return [[2 * x, len(xs)] for x in xs]
-
-
-@component(instances=1)
-class Counter:
-    """A class component that counts its calls: which object served a call, and its count."""
-
-    def __init__(self, offset: int = 0) -> None:
-        self.token = uuid.uuid4().hex
-        self.offset = offset
-        self.calls = 0
-
-    def __call__(self, x: int) -> list[Any]:
-        self.calls += 1
-        return [self.token, self.calls, x + self.offset]
-
-
-@component(instances=1, executor="process")
-class ProcessCounter:
-    """:class:`Counter`, in a worker process."""
-
-    def __init__(self, offset: int = 0) -> None:
-        self.token = uuid.uuid4().hex
-        self.offset = offset
-        self.calls = 0
-
-    def __call__(self, x: int) -> list[Any]:
-        self.calls += 1
-        return [self.token, self.calls, x + self.offset]
-
-
-@component(executor="process", retries=1)
-def dies_once(marker: str) -> str:
-    """Kills its own worker on the first attempt (``marker`` is the file that remembers it);
-    returns ``"back"`` on the next."""
-    path = Path(marker)
-    if not path.exists():
-        path.write_text("died")
-        os._exit(3)
-    return "back"
-
-
-@component(executor="process")
-def dies(x: int) -> int:
-    """Kills its own worker, every time."""
-    os._exit(3)
-
-
-def _single(target: Any) -> Pipeline:
-    """A pipeline of one call of ``target`` (a component or an instance), its one output."""
-
-    @pipeline
-    def single(x: Any) -> Any:
-        return target(x)
-
-    return single
-
 
 # ---------------------------------------------------------------------------------------------
 # The suite
@@ -373,7 +233,7 @@ class BackendContract:
 
     def test_many_items_each_get_their_own_result(self, engine: Engine) -> None:
         """Twenty items at once: each gets its own result, in order."""
-        chain = _single(double)
+        chain = single(double)
         assert list(chain.map(range(20), engine=engine)) == [2 * x for x in range(20)]
 
     def test_a_component_error_is_a_component_error_with_the_original_chained(
@@ -381,7 +241,7 @@ class BackendContract:
     ) -> None:
         """The run fails with a ComponentError naming the node, the original as its cause."""
         with pytest.raises(ComponentError) as raised:
-            _single(fails).run(x=3, engine=engine)
+            single(fails).run(x=3, engine=engine)
         assert raised.value.node == "fails"
         assert "ValueError: bad input 3" in str(raised.value)
         assert isinstance(raised.value.__cause__, ValueError)
@@ -421,7 +281,7 @@ class BackendContract:
 
         with pytest.raises(DeadlineExceeded):
             slow.run(seconds=30.0, deadline=0.5, engine=engine)
-        assert _single(double).run(x=3, engine=engine) == 6  # its call was cancelled
+        assert single(double).run(x=3, engine=engine) == 6  # its call was cancelled
 
     @pytest.mark.parametrize("executor", ["inline", "thread", "process", "async"])
     def test_components_of_each_executor_run(self, engine: Engine, executor: str) -> None:
@@ -431,11 +291,11 @@ class BackendContract:
         square = {"inline": inline_square, "thread": thread_square,
                   "process": process_square, "async": async_square}[executor]
         assert square.options.executor == executor
-        assert list(_single(square).map([1, 2, 3], engine=engine)) == [1, 4, 9]
+        assert list(single(square).map([1, 2, 3], engine=engine)) == [1, 4, 9]
 
     def test_a_batched_component_gets_several_items_per_call(self, engine: Engine) -> None:
         """A batched component's calls take several items at once, each item its own result."""
-        results = list(_single(batched).map(range(8), engine=engine))
+        results = list(single(batched).map(range(8), engine=engine))
         assert [doubled for doubled, _ in results] == [2 * x for x in range(8)]
         sizes = [size for _, size in results]
         assert all(1 <= size <= 4 for size in sizes)
@@ -449,11 +309,11 @@ class BackendContract:
         if executor not in self.executors:
             pytest.skip(f"this backend does not run {executor} components")
         counter = {"thread": Counter, "process": ProcessCounter}[executor]
-        results = list(_single(counter(offset=100)).map(range(6), engine=engine))
+        results = list(single(counter(offset=100)).map(range(6), engine=engine))
         assert [value for *_, value in results] == [100 + x for x in range(6)]
         assert len({token for token, *_ in results}) == 1  # instances=1: one object
         assert sorted(calls for _, calls, _ in results) == [1, 2, 3, 4, 5, 6]
-        again = _single(counter(offset=100)).run(x=0, engine=engine)
+        again = single(counter(offset=100)).run(x=0, engine=engine)
         assert again[0] == results[0][0]  # the next run is served by the same warm object
         assert again[1] == 7
 
@@ -483,9 +343,9 @@ class BackendContract:
         if not self.workers_can_die:
             pytest.skip("this backend has no worker to lose")
         with pytest.raises(ComponentError) as raised:
-            _single(dies).run(x=1, engine=engine)
+            single(dies).run(x=1, engine=engine)
         assert isinstance(raised.value.__cause__, WorkerDied)
-        assert _single(double).run(x=2, engine=engine) == 4  # the backend still serves
+        assert single(double).run(x=2, engine=engine) == 4  # the backend still serves
 
 
 def _outputs(backend: Backend, call: Call, outcome: Outcome) -> dict[str, Any]:
