@@ -455,6 +455,11 @@ def component(
     - ``max_age`` (seconds): an item older than this (from its submission, or its source
       timestamp) when its call would start is dropped, not run. Drops end the item as
       ``lg.Dropped`` and are counted per component in ``run.stats()``.
+    - ``deadline`` (seconds): this stage's budget per call. A call still running past it is a
+      *miss*, counted per stage, and ``on_miss`` says what its item gets instead: ``"skip"``
+      (the item ends as ``lg.Dropped(reason="missed")``), ``"hold"`` (the stage's last good
+      output in this run, or skip when there is none yet), or any other value (used as the
+      output: a safe default such as zero torque). The late call is cancelled where it can be.
     """
 
     def wrap(fn: Callable[..., Any]) -> Component:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from legato.errors import ConfigError
 
@@ -232,6 +232,8 @@ class Options:
     executor: Executor = "thread"
     queue: Queue = "fifo"
     max_age: float | None = None
+    deadline: float | None = None
+    on_miss: Any = "skip"
 
     def __post_init__(self) -> None:
         if isinstance(self.instances, bool) or not isinstance(self.instances, int):
@@ -245,6 +247,8 @@ class Options:
             _positive("timeout", self.timeout)
         if self.max_age is not None:
             _positive("max_age", self.max_age)
+        if self.deadline is not None:
+            _positive("deadline", self.deadline)
         parse_queue(self.queue)
         if self.executor not in EXECUTORS:
             raise ConfigError(
@@ -281,6 +285,8 @@ class ComponentOptions(TypedDict, total=False):
     executor: Executor
     queue: Queue | str
     max_age: float
+    deadline: float
+    on_miss: Any
 
 
 def build_options(
@@ -302,6 +308,8 @@ def build_options(
     executor: Executor | None = None,
     queue: Queue | str | None = None,
     max_age: float | None = None,
+    deadline: float | None = None,
+    on_miss: Any = None,
 ) -> Options:
     base = base or Options()
     res = base.resources
@@ -349,6 +357,8 @@ def build_options(
         executor=base.executor if executor is None else executor,
         queue=base.queue if queue is None else parse_queue(queue),
         max_age=base.max_age if max_age is None else max_age,
+        deadline=base.deadline if deadline is None else deadline,
+        on_miss=base.on_miss if on_miss is None else on_miss,
     )
 
 

@@ -759,3 +759,103 @@ def test_updates_reach_asyncio_and_an_async_generator_streams(engine: lg.Engine)
         return chunks, await handle
 
     assert asyncio.run(main()) == ([0, 1, 2], [0, 1, 2])
+
+
+# -- per-stage deadlines and what a miss gives ---------------------------------------------
+
+
+def _late_stage(gate: threading.Event, on_miss: Any) -> lg.Pipeline:
+    @lg.component(cpus=0, deadline=0.5, on_miss=on_miss, name="plan")
+    def plan(x: float) -> float:
+        if x < 0:  # a slow call: it runs past the stage's deadline
+            gate.wait(WAIT)
+        return x * 2
+
+    @lg.component(executor="inline")
+    def act(command: float) -> float:
+        return command + 1
+
+    @lg.pipeline
+    def p(x: float) -> float:
+        return act(plan(x))
+
+    return p
+
+
+def _miss_once(make_engine: MakeEngine, gate: threading.Event,
+               on_miss: Any) -> tuple[lg.Run, list[Any]]:
+    clock = WatchedClock()
+    engine = make_engine(clock)
+    events = Events()
+    engine.bus.subscribe(events)
+    run = _late_stage(gate, on_miss).open(engine=engine)
+    good = run.submit({"x": 1.0})
+    assert good.result(WAIT) == 3.0
+    late = run.submit({"x": -1.0})
+    events.wait_for(lambda e: isinstance(e, NodeStarted) and e.item == 1)  # its budget is set
+    clock.advance(0.5)
+    results = [good.result(WAIT), late.result(WAIT)]
+    run.close()
+    gate.set()
+    assert run.wait(WAIT)
+    return run, results
+
+
+def test_a_missed_stage_with_on_miss_skip_drops_the_item(
+    make_engine: MakeEngine, gate: threading.Event
+) -> None:
+    run, results = _miss_once(make_engine, gate, "skip")
+    assert results[1] == lg.Dropped(1, "plan", "missed")
+    assert run.stats().misses == {"plan": 1}
+
+
+def test_a_missed_stage_with_on_miss_hold_uses_its_last_good_output(
+    make_engine: MakeEngine, gate: threading.Event
+) -> None:
+    run, results = _miss_once(make_engine, gate, "hold")
+    assert results == [3.0, 3.0]  # plan's last good output (2.0) went on to act
+    assert run.stats().misses == {"plan": 1}
+
+
+def test_a_missed_stage_with_a_value_uses_that_value(
+    make_engine: MakeEngine, gate: threading.Event
+) -> None:
+    run, results = _miss_once(make_engine, gate, 0.0)
+    assert results == [3.0, 1.0]  # zero torque, then act
+    assert set(run.stats().latency) == {"plan", "act"}
+
+
+def test_interrupt_ends_every_open_item_and_the_run_takes_the_next(
+    engine: lg.Engine, gate: threading.Event
+) -> None:
+    @lg.component(executor="async")
+    async def speak(text: str) -> str:
+        while not gate.is_set():
+            await asyncio.sleep(0.001)
+        return text
+
+    @lg.pipeline
+    def p(text: str) -> str:
+        return speak(text)
+
+    events = Events()
+    engine.bus.subscribe(events)
+    run = p.open(engine=engine)
+    talking = run.submit({"text": "a long answer"})
+    events.wait_for(lambda e: isinstance(e, NodeStarted))
+    run.interrupt()  # the caller barged in
+    assert talking.result(WAIT) == lg.Dropped(0, "interrupt", "interrupted")
+    gate.set()
+    assert run.submit({"text": "next"}).result(WAIT) == "next"
+    run.close()
+    assert run.wait(WAIT)
+    assert run.stats().drops == {"interrupt": {"interrupted": 1}}
+
+
+def test_a_manual_clock_wait_until_returns_once_advanced_there() -> None:
+    clock = lg.ManualClock()
+    waiter = Background(lambda: clock.wait_until(1.0))
+    clock.advance(0.5)
+    assert not waiter.done
+    clock.advance(0.5)
+    waiter.result()

@@ -4,14 +4,8 @@ Every call is a list of tasks (a plain call is a batch of one). A call that cann
 in a group of calls that ask the same of the same target, ordered by priority tier, rank and
 age; whenever something comes free the groups are tried again, best first (a group whose first
 call does not fit is passed over whole: backfill). A component's ``queue=`` policy acts on its
-waiting calls:
-
-- ``"fifo"``: nothing (unbounded; the default);
-- ``"latest"``: a newer item's call drops the waiting calls of older items of the same run;
-- ``Fifo(n)``: past ``n`` waiting calls the oldest item's is dropped;
-- ``Block(n)``: while ``n`` calls wait, the runs feeding it take no new items.
-
-``max_age`` drops an item whose data is older than that when its call would start. A drop ends
+waiting calls, and its stage ``deadline=`` on a call that runs too long
+(:mod:`legato.engine.policies`). ``max_age`` drops an item whose data is older than that when its call would start. A drop ends
 the item with a :class:`~legato.engine.handles.Dropped` result, counted per component.
 
 When an item ends early (failed, dropped, cancelled, past its deadline), its waiting calls are
@@ -43,13 +37,12 @@ from legato.engine.events import (
 from legato.engine.frames import PendingCall, Task, wait_group
 from legato.engine.handles import NodeDone
 from legato.engine.memo import Reuse
+from legato.engine.policies import Policies
 from legato.errors import BuildError, ComponentError, ComponentTimeout
-from legato.options import Block, Fifo
 
 if TYPE_CHECKING:
     from legato.component import Component
     from legato.engine.loop import Scheduler
-    from legato.engine.run import Run
 
 Entry = tuple[tuple[int, float, int, int], PendingCall]
 
@@ -64,8 +57,8 @@ class Calls:
         self.held: dict[int, Admitted] = {}
         self.abandoned: dict[int, Call] = {}  # cancelled, still running: held until they end
         self.blocked: dict[Hashable, list[Entry]] = {}
-        self._holds: dict[Hashable, tuple[int, set[Run]]] = {}  # Block(n) groups that are full
         self._ids = itertools.count(1)
+        self.policies = Policies(self)
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -94,8 +87,8 @@ class Calls:
             self.s.batches.add(task, kwargs, target)
             if options.queue != "fifo":
                 queued = self.s.batches.queued(target)
-                self._enforce(component, [t for t, _ in queued if not t.frame.item.finished],
-                              batch_key(target))
+                live = [t for t, _ in queued if not t.frame.item.finished]
+                self.policies.enforce(component, live, batch_key(target))
             return
         self.request(PendingCall(task, target, kwargs, None))
 
@@ -108,7 +101,7 @@ class Calls:
         heapq.heappush(group, (pending.priority(), pending))
         component = pending.component
         if component.options.queue != "fifo":
-            self._enforce(component, [p.first() for _, p in group if not p.finished()], key)
+            self.policies.enforce(component, [p.first() for _, p in group if not p.finished()], key)
         bus = self.s.bus
         if bus.active:
             why = self.s.allocator.why(pending.target)
@@ -186,40 +179,8 @@ class Calls:
             if not group:
                 del blocked[key]
         self.s.batches.flush_waiting()
-        if self._holds:
-            self._release_holds()
-
-    # -- queue policies ---------------------------------------------------------------------
-
-    def _enforce(self, component: Component, waiting: list[Task], key: Hashable) -> None:
-        """Apply ``component``'s queue policy to its live waiting calls."""
-        policy = component.options.queue
-        if policy == "latest" and len(waiting) > 1:
-            newest = max(waiting, key=lambda t: t.frame.item.seq).frame.item
-            for task in waiting:
-                item = task.frame.item
-                if item is not newest and item.run is newest.run and item.seq < newest.seq:
-                    self.s.drop_item(item, task.name, "replaced")
-        elif isinstance(policy, Fifo) and len(waiting) > policy.size:
-            waiting.sort(key=lambda t: t.frame.item.seq)
-            for task in waiting[:len(waiting) - policy.size]:
-                self.s.drop_item(task.frame.item, task.name, "queue_full")
-        elif isinstance(policy, Block) and len(waiting) >= policy.size:
-            runs = {task.frame.item.run for task in waiting}
-            size, held = self._holds.get(key, (policy.size, set()))
-            for run in runs - held:
-                run.hold()
-            self._holds[key] = (size, held | runs)
-
-    def _release_holds(self) -> None:
-        """Block(n) groups that dropped below n let their runs take items again."""
-        for key, (size, runs) in list(self._holds.items()):
-            group = self.blocked.get(key, [])
-            live = sum(1 for _, pending in group if not pending.finished())
-            if live < size:
-                del self._holds[key]
-                for run in runs:
-                    run.release()
+        if self.policies:
+            self.policies.release_holds()
 
     # -- in flight --------------------------------------------------------------------------
 
@@ -235,6 +196,9 @@ class Calls:
         s = self.s
         if timeout is not None:
             s.timers.add(s.clock.now() + timeout, self._time_out, call.id)
+        budget = call.component.options.deadline
+        if budget is not None:
+            s.timers.add(s.clock.now() + budget, self.policies.missed, call.id)
         if s.bus.active:
             now = s.clock.now()
             for task in tasks:
@@ -246,7 +210,7 @@ class Calls:
             now = s.clock.now()
             s.report(call, Outcome(error=exc, start=now, end=now))
 
-    def _landed(self, call_id: int) -> list[Task] | None:
+    def landed(self, call_id: int) -> list[Task] | None:
         """Forget a call in flight; its tasks (None if it was not in flight any more)."""
         tasks = self.inflight.pop(call_id, None)
         self.call_of.pop(call_id, None)
@@ -259,7 +223,7 @@ class Calls:
         return tasks
 
     def completed(self, call: Call, outcome: Outcome) -> None:
-        tasks = self._landed(call.id)
+        tasks = self.landed(call.id)
         if tasks is None:
             if self.abandoned.pop(call.id, None) is not None:  # it really ended: give back
                 self._release(call.id, abandoned=False, outcome=outcome)
@@ -293,6 +257,10 @@ class Calls:
                 self.task_failed(task, exc, outcome=outcome)
                 return
         item = task.frame.item
+        run = item.run
+        run.note_latency(task.node.id, outcome.end - outcome.start)
+        if task.node.component is not None and task.node.component.options.on_miss == "hold":
+            run.last_good[task.node.id] = outputs
         if item.updates is not None:
             item.updates.push(NodeDone(task.name, outcome.start, outcome.end,
                                        outputs if self.s.values is IN_PROCESS else None))
@@ -380,10 +348,10 @@ class Calls:
 
     def _time_out(self, call_id: int) -> None:
         call = self.call_of.get(call_id)
-        tasks = self._landed(call_id)
+        tasks = self.landed(call_id)
         if tasks is None or call is None:
             return
-        self._stop(call)
+        self.stop(call)
         timeout = call.component.options.timeout
         for task in tasks:
             self.task_failed(task, TimeoutError(f"call took longer than timeout={timeout}s"))
@@ -400,12 +368,12 @@ class Calls:
                 continue
             if all(t.frame.item is item or t.frame.item.finished for t in tasks):
                 call = self.call_of[call_id]
-                self._landed(call_id)
-                if not self._stop(call):
+                self.landed(call_id)
+                if not self.stop(call):
                     running.append(tasks[0].name)
         return running
 
-    def _stop(self, call: Call) -> bool:
+    def stop(self, call: Call) -> bool:
         """Cancel ``call`` on its backend. True: it stopped, what it held is given back; False:
         it runs on (a thread), and what it held stays held until it ends."""
         stopped = self.s.backend.cancel(call)
@@ -426,8 +394,8 @@ class Calls:
     def shutdown(self) -> None:
         """The engine closes: cancel everything in flight."""
         for call in list(self.call_of.values()):
-            self._landed(call.id)
-            self._stop(call)
+            self.landed(call.id)
+            self.stop(call)
         self.blocked.clear()
 
 

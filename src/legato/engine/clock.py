@@ -31,6 +31,11 @@ class Clock(Protocol):
         """Call ``wake`` whenever time jumps; returns a function that stops doing so."""
         ...
 
+    def wait_until(self, deadline: float) -> None:
+        """Block the calling thread (never the engine's) until the clock reads ``deadline``: a
+        fixed-rate source waits for its next tick here."""
+        ...
+
     def idle(self, deadline: float | None) -> None:
         """The loop is about to block until a completion arrives or ``deadline`` passes (None:
         no timer is set). Real and manual clocks do nothing; a simulated clock jumps here to
@@ -77,6 +82,10 @@ class MonotonicClock:
     def on_advance(self, wake: Callable[[], None]) -> Callable[[], None]:
         return _nothing
 
+    def wait_until(self, deadline: float) -> None:
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+
     def idle(self, deadline: float | None) -> None:
         return None
 
@@ -92,6 +101,7 @@ class ManualClock:
         self._now = start
         self._lock = threading.Lock()
         self._listeners = Listeners()
+        self._moved = threading.Condition()
 
     def now(self) -> float:
         return self._now
@@ -105,7 +115,14 @@ class ManualClock:
             raise ValueError(f"a clock only moves forward; advance({seconds})")
         with self._lock:
             self._now += seconds
+        with self._moved:
+            self._moved.notify_all()
         self._listeners.call()
+
+    def wait_until(self, deadline: float) -> None:
+        """Block until a test has advanced the clock to ``deadline``."""
+        with self._moved:
+            self._moved.wait_for(lambda: self._now >= deadline)
 
     def idle(self, deadline: float | None) -> None:
         return None

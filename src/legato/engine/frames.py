@@ -33,7 +33,8 @@ class Failure:
 class RunStats:
     """A snapshot of a run's progress: items done, failed (deadlines included), dropped and
     cancelled (not recorded as an outcome: a resume computes them); node calls running and
-    queued now; drops per component by reason (``{"plan": {"replaced": 3}}``)."""
+    queued now; drops per component by reason (``{"plan": {"replaced": 3}}``); deadline
+    misses per stage; each stage's recent call latency as (p50, p99) seconds."""
 
     done: int
     failed: int
@@ -43,6 +44,8 @@ class RunStats:
     drops: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     submitted: int = 0
     cancelled: int = 0
+    misses: Mapping[str, int] = field(default_factory=dict)
+    latency: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -172,8 +172,9 @@ class Scheduler:
             message: Any = None
             if self._queue.empty():
                 due = self.timers.next_due()
-                if self.calls.inflight or due is not None:
-                    self.clock.idle(due)
+                booked = bool(getattr(self.clock, "pending", False))  # a simulated clock's events
+                if self.calls.inflight or due is not None or booked:
+                    self.clock.idle(due)  # a simulated clock jumps here to its next event
                 timeout = None if due is None else self.clock.seconds_until(due)
                 if timeout != 0:
                     try:
@@ -288,6 +289,10 @@ class Scheduler:
         for item in list(run.open_items()):
             self.fail_item(item, error)
         run.close_now()
+
+    def interrupt_run(self, run: Run) -> None:
+        for item in list(run.open_items()):
+            self.drop_item(item, "interrupt", "interrupted")
 
     def end_run(self, run: Run) -> None:
         self.runs.discard(run)

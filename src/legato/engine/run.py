@@ -18,6 +18,7 @@ import functools
 import queue
 import threading
 import uuid
+from collections import deque
 from collections.abc import Generator, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,6 +38,14 @@ OnDrop = Literal["skip", "keep"]
 
 _END = object()
 _CHUNK = 256  # items handed to the loop in one message
+_LATENCIES = 1024  # recent call durations kept per stage, for run.stats().latency
+
+
+def _percentiles(values: list[float]) -> tuple[float, float]:
+    """(p50, p99) of ``values``, seconds."""
+    values.sort()
+    last = len(values) - 1
+    return values[last // 2], values[min(last, round(0.99 * last))]
 
 
 def check_deadline(deadline: float | None) -> float | None:
@@ -103,6 +112,9 @@ class Run:
         self.queued = 0
         self._done = self._failed = self._dropped = self._cancelled_items = 0
         self._drops: dict[str, dict[str, int]] = {}
+        self._misses: dict[str, int] = {}
+        self._latency: dict[str, deque[float]] = {}  # recent call durations per stage
+        self.last_good: dict[str, dict[str, Any]] = {}  # per stage, for on_miss="hold"
         self._status: str | None = None
         self._closing = False
         self._ended = False
@@ -182,6 +194,12 @@ class Run:
             RunCancelled(f"run {self.id} of '{self.graph.name}' was cancelled"),
             status="cancelled"))
 
+    def interrupt(self) -> None:
+        """End every open item now (each as ``Dropped(reason="interrupted")``, its calls
+        withdrawn, in flight ones cancelled where they can be); the run stays open for the
+        items that come next: a user barging in on a voice agent."""
+        self._s.post(functools.partial(self._s.interrupt_run, self))
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run has finished (closed and every item ended); False on timeout."""
         return self._finished.wait(timeout)
@@ -195,7 +213,9 @@ class Run:
         component by reason."""
         return RunStats(done=self._done, failed=self._failed, running=self.running,
                         queued=self.queued, dropped=self._dropped,
-                        cancelled=self._cancelled_items,
+                        cancelled=self._cancelled_items, misses=dict(self._misses),
+                        latency={node: _percentiles(list(recent))
+                                 for node, recent in list(self._latency.items())},
                         drops={c: dict(r) for c, r in list(self._drops.items())},
                         submitted=self._next)
 
@@ -231,6 +251,15 @@ class Run:
         if self.bus.active:
             self.bus.publish(CacheHit(run=self.id, item=task.frame.item.index, node=task.name,
                                       key=found.key, source=found.source, time=self.clock.now()))
+
+    def note_latency(self, node: str, seconds: float) -> None:
+        recent = self._latency.get(node)
+        if recent is None:
+            recent = self._latency[node] = deque(maxlen=_LATENCIES)
+        recent.append(seconds)
+
+    def count_miss(self, node: str) -> None:
+        self._misses[node] = self._misses.get(node, 0) + 1
 
     def count_drop(self, component: str, reason: str) -> None:
         self._dropped += 1

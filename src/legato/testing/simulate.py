@@ -31,6 +31,7 @@ import heapq
 import inspect
 import itertools
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -103,6 +104,14 @@ class SimulatedClock(ManualClock):
         with self._lock:
             heapq.heappush(self._events, (when, next(self._seq), event))
         return event
+
+    def wait_until(self, deadline: float) -> None:
+        """Block the calling thread until simulated time reaches ``deadline``: booked as an
+        event, so the engine's loop jumps there when it has nothing sooner to do."""
+        reached = threading.Event()
+        self.call_at(deadline, reached.set)
+        self._listeners.call()  # the loop looks again: it may be idle with nothing booked
+        reached.wait()
 
     def cancel(self, event: _Event) -> None:
         """Unbook ``event``; cancelling one that already fired does nothing."""
