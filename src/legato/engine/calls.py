@@ -5,8 +5,9 @@ in a group of calls that ask the same of the same target, ordered by priority ti
 age; whenever something comes free the groups are tried again, best first (a group whose first
 call does not fit is passed over whole: backfill). A component's ``queue=`` policy acts on its
 waiting calls, and its stage ``deadline=`` on a call that runs too long
-(:mod:`legato.engine.policies`). ``max_age`` drops an item whose data is older than that when its call would start. A drop ends
-the item with a :class:`~legato.engine.handles.Dropped` result, counted per component.
+(:mod:`legato.engine.policies`). ``max_age`` drops an item whose data is older than that when
+its call would start. A drop ends the item with a :class:`~legato.engine.handles.Dropped`
+result, counted per component.
 
 When an item ends early (failed, dropped, cancelled, past its deadline), its waiting calls are
 skipped when their turn comes and its calls in flight that serve no other item are cancelled:
