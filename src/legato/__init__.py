@@ -39,6 +39,7 @@ from legato.errors import (
 from legato.graph import Graph, Node, Ref
 from legato.options import Batch, Block, Fifo, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
+from legato.streaming import Interrupt, Stream, StreamStats, Tick
 from legato.usage import report_usage
 
 __version__ = "0.1.0"
@@ -61,6 +62,7 @@ __all__ = [
     "GraphError",
     "InputError",
     "Instance",
+    "Interrupt",
     "ItemHandle",
     "LegatoError",
     "ManualClock",
@@ -80,6 +82,9 @@ __all__ = [
     "RunError",
     "RunStats",
     "StoreError",
+    "Stream",
+    "StreamStats",
+    "Tick",
     "TracingError",
     "WorkerDied",
     "__version__",
