@@ -1,6 +1,7 @@
 """The control loop as a legato pipeline: sense -> estimate -> plan -> act, once per tick.
 
     legato graph examples/robotics/loop.py:balance
+    for step in controller(100).stream(lg.Tick(100, duration=10), window=WINDOW): ...
 
 Every stage is a class component with one instance (``instances=1``), built once and kept warm:
 
@@ -13,13 +14,21 @@ Every stage is a class component with one instance (``instances=1``), built once
 - ``act`` (:class:`Act`): advances the simulator to now and applies the force.
 
 ``sense`` and ``act`` share one simulator: :func:`plant.shared` keeps it per name, process-wide
-(see the README, "One plant, two stages"). The stream's policies, declared on the components:
+(see the README, "One plant, two stages"). The stream's policies, declared on the components
+(ages count from the tick's scheduled time, at every stage):
 
-- ``plan`` takes the newest estimate only (``queue="latest"``: while it is busy, a newer tick's
-  call replaces the waiting one) and has half a period per call (``deadline``); a call that
-  misses it is abandoned and the last good command is held (``on_miss="hold"``);
-- ``act`` never applies a command made from a reading more than one period old
-  (``max_age``, counted from the tick's scheduled time).
+- ``sense`` never reads for a tick that is already a period old (``max_age``): a newer tick
+  is due;
+- ``estimate`` and ``plan`` take the newest input only (``queue="latest"``: while one is busy,
+  a newer tick's call replaces the waiting one);
+- ``plan`` has half a period per call (``deadline``); a call that misses it is abandoned and
+  the last good command is held (``on_miss="hold"``); it never starts on an estimate a period
+  old (``max_age``);
+- ``act`` never applies a command made from a reading more than two periods old (``max_age``):
+  the motor keeps the force it has until a fresher command comes.
+
+The stream keeps at most :data:`WINDOW` ticks in flight: a loop that falls behind skips ticks
+(counted as the source's overruns) instead of queueing them.
 """
 
 from __future__ import annotations
@@ -45,6 +54,9 @@ from robotics.control import (  # noqa: E402
     lqr_gain,
 )
 from robotics.plant import Reading, linearize, shared  # noqa: E402
+
+#: Ticks in flight at most (``pipeline.stream(..., window=WINDOW)``).
+WINDOW = 4
 
 
 @dataclass(frozen=True)
@@ -142,12 +154,13 @@ def controller(hz: float = 100.0, *, plant: str = "cartpole", stall_chance: floa
     """The loop for a rate of ``hz`` on the plant called ``plant``, its policies scaled to the
     period (see the module docstring); ``stall_*`` and ``seed`` go to the planner."""
     period = 1.0 / hz
+    sense = Sense.with_options(max_age=period)
     plan = Planner.with_options(deadline=period / 2, on_miss="hold", max_age=period)
-    act = Act.with_options(max_age=period)
+    act = Act.with_options(max_age=2 * period)
 
     @lg.pipeline(name="balance")
     def balance(tick: float) -> Step:
-        reading = Sense(plant)(tick)
+        reading = sense(plant)(tick)
         estimate = Estimator(plant)(reading)
         command = plan(hz, stall_chance, stall_periods, seed)(estimate)
         applied = act(plant)(command, tick)

@@ -108,6 +108,7 @@ class CartPole:
         self.clock = clock
         self.record = record
         self.samples: list[Sample] = []
+        self.readings: list[tuple[float, float]] = []  # (tick, time) of every reading
         self.origin: float | None = None
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
@@ -119,6 +120,7 @@ class CartPole:
         """Advance to now, then read the joints with sensor noise."""
         with self._lock:
             now = self._advance()
+            self.readings.append((tick, now))
             x, theta = self.data.qpos
             return Reading(tick=tick, time=now,
                            x=float(x + self._rng.normal(0.0, self.noise.x)),

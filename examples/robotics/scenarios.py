@@ -14,14 +14,14 @@ the true state. :func:`summarise` turns it into the figures ``summary.json`` hol
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import legato as lg
 from legato.backends.local import LocalBackend
-from robotics.loop import Step, controller
+from robotics.loop import WINDOW, Step, controller
 from robotics.plant import CartPole, Sample, install
 
 #: The pole must stay within this angle of upright (radians) for the whole run.
@@ -56,10 +56,10 @@ class Outcome:
     scenario: Scenario
     seconds: float
     results: list[Step | lg.Dropped]
-    stats: Any  # the stream's statistics, frozen at its end
-    samples: list[Sample]
-    started: float  # the engine clock's time of the first tick
-    ticks: list[float] = field(default_factory=list)  # every tick's scheduled time
+    stats: lg.StreamStats  # the stream's own figures, at its end
+    samples: list[Sample]  # the simulator's true state after every physics step
+    readings: list[tuple[float, float]]  # every reading the sensors made: (tick, time)
+    origin: float  # the engine clock's time at the simulator's t = 0 (its first reading)
 
     @property
     def steps(self) -> list[Step]:
@@ -77,34 +77,20 @@ def run(scenario: Scenario, seconds: float) -> Outcome:
                       stall_periods=scenario.stall_periods, seed=scenario.seed)
     with lg.Engine(LocalBackend()) as engine:
         engine.warm(loop.graph)  # the filter and the LQR are built before the first tick
-        results, stats, ticks = _stream(loop, engine, scenario.hz, seconds)
+        stream = loop.stream(lg.Tick(scenario.hz, duration=seconds), engine=engine,
+                             window=WINDOW, on_drop="keep")
+        results = list(stream)
+        stats = stream.stats()
     return Outcome(scenario=scenario, seconds=seconds, results=results, stats=stats,
-                   samples=list(plant.samples), started=ticks[0] if ticks else 0.0, ticks=ticks)
-
-
-def _stream(loop: lg.Pipeline, engine: lg.Engine, hz: float,
-            seconds: float) -> tuple[list[Any], Any, list[float]]:
-    """Feed one tick per period for ``seconds`` into an open run, each stamped with its
-    scheduled time; every result, the run's statistics and the ticks' times."""
-    run = loop.open(engine=engine)
-    count = math.floor(seconds * hz)
-    start = engine.clock.now() + 0.05
-    ticks = [start + k / hz for k in range(count)]
-    handles = []
-    for tick in ticks:
-        engine.clock.wait_until(tick)
-        handles.append(run.submit({"tick": tick}, timestamp=tick))
-    run.close()
-    results = [handle.result() for handle in handles]
-    run.wait()
-    return results, run.stats(), ticks
+                   samples=list(plant.samples), readings=list(plant.readings),
+                   origin=plant.origin or 0.0)
 
 
 def summarise(outcome: Outcome) -> dict[str, Any]:
     """The scenario's figures for ``summary.json`` (times in milliseconds)."""
     scenario, stats = outcome.scenario, outcome.stats
     steps = outcome.steps
-    lateness = np.array([s.reading.time - s.reading.tick for s in steps]) * 1000
+    lateness = np.array([time - tick for tick, time in outcome.readings]) * 1000
     angles = np.abs([s.theta for s in outcome.samples])
     simulated = outcome.samples[-1].time if outcome.samples else 0.0
     worst = float(angles.max()) if angles.size else math.inf
@@ -112,7 +98,8 @@ def summarise(outcome: Outcome) -> dict[str, Any]:
         "name": scenario.name,
         "target_hz": scenario.hz,
         "rate_hz": len(steps) / outcome.seconds,
-        "ticks": len(outcome.results),
+        "ticks": stats.items_in,
+        "overruns": stats.overruns,
         "jitter_p50_ms": _percentile(lateness, 50),
         "jitter_p99_ms": _percentile(lateness, 99),
         "dropped": len(outcome.dropped),
