@@ -28,7 +28,7 @@ import peers  # noqa: E402
 import report  # noqa: E402
 from measure import cpu_busy  # noqa: E402
 from suite import Family, Row, Sample, join  # noqa: E402
-from workloads import batching, memory, on_ray, overhead, packing, process  # noqa: E402
+from workloads import batching, control, memory, on_ray, overhead, packing, process  # noqa: E402
 
 FAMILIES: dict[str, Callable[..., Family]] = {
     "process": process.family,  # B6 first: a quiet machine for the start-up times
@@ -38,6 +38,7 @@ FAMILIES: dict[str, Callable[..., Family]] = {
     "b3": packing.b3,
     "stg-sim": packing.stg_simulated,
     "stg": packing.stg_real,
+    "b10": control.family,  # B10: a fixed-rate control loop against a hand-written one
     "b7": on_ray.family,  # B7: legato's Ray backend against hand-written Ray
 }
 
