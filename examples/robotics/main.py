@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no scenario called {args.only!r}")
     out_dir = args.out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=110)  # a log: full tables
 
     summaries = []
     for scenario in chosen:
