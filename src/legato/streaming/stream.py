@@ -205,10 +205,12 @@ class Stream:
         if interrupt:
             self.run.interrupt()
             raw = raw.inputs
-            if raw is None:
-                self._room.release()
-                return
         stamp = self.clock.now() if at is None else at
+        if raw is None and interrupt:  # a bare interrupt: nothing to submit
+            self._room.release()
+            for observer in self._observers:
+                observer.submitted(None, stamp, None, interrupt=True)
+            return
         inputs = raw if self._single is None or isinstance(raw, Mapping) else {self._single: raw}
         try:
             handle = self.run.submit(inputs, timestamp=stamp)
@@ -344,8 +346,10 @@ class StreamObserver:
     """Told what a stream does, for recording it: each item submitted (on the pump's thread or
     the engine's), each item finished (on the engine's thread: return quickly), and the end."""
 
-    def submitted(self, index: int, stamp: float, raw: Any, *, interrupt: bool) -> None:
-        """Item ``index`` went in, stamped ``stamp``; ``raw`` as the source gave it."""
+    def submitted(self, index: int | None, stamp: float, raw: Any, *,
+                  interrupt: bool) -> None:
+        """Item ``index`` went in, stamped ``stamp``; ``raw`` as the source gave it (index
+        None: a bare interrupt, nothing submitted)."""
 
     def finished(self, handle: ItemHandle) -> None:
         """Item ``handle.index`` ended."""
