@@ -16,8 +16,9 @@ its simulated time, so a replay under simulated time is deterministic.
 Results are handed to the reader as items finish (not in source order): a dropped item is
 left out (``on_drop="skip"``) or read as its :class:`~legato.engine.Dropped` marker
 (``"keep"``); a failed item raises (``on_error="raise"``: the stream is closed), is left out
-(``"skip"``) or read as a :class:`~legato.engine.Failure` (``"collect"``). Results nobody reads
-yet wait in memory; the window bounds only the work in flight.
+(``"skip"``) or read as a :class:`~legato.engine.Failure` (``"collect"``); ``indexed=True``
+reads ``(index, result)`` pairs. Results nobody reads yet wait in memory; the window bounds
+only the work in flight.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class Stream:
         window: int = 256,
         on_drop: OnDrop = "skip",
         on_error: OnStreamError = "raise",
+        indexed: bool = False,
         observers: Iterable[StreamObserver] = (),
     ) -> None:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
@@ -94,6 +96,7 @@ class Stream:
         self.clock = run.clock
         self.on_drop = on_drop
         self.on_error = on_error
+        self.indexed = indexed
         self._observers = list(observers)
         names = [port.name for port in run.graph.inputs]
         self._single = names[0] if len(names) == 1 else None
@@ -289,12 +292,13 @@ class Stream:
             if self.on_error == "raise":
                 raise error
             if self.on_error == "collect":
-                yield Failure(handle.index, error, handle.inputs)
+                failure = Failure(handle.index, error, handle.inputs)
+                yield (handle.index, failure) if self.indexed else failure
             return
         result = handle._result
         if isinstance(result, Dropped) and self.on_drop == "skip":
             return
-        yield result
+        yield (handle.index, result) if self.indexed else result
 
     # -- control --------------------------------------------------------------------------
 
