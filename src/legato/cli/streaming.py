@@ -193,6 +193,8 @@ def _stream(pipeline: Pipeline, source: Any, stack: ExitStack, report: Report, *
     running = pipeline.stream(source, window=window, on_drop="keep", on_error="collect",
                               indexed=True, record=record, engine=engine,
                               resources=resources_of(resources), store=store)
+    if store is not None:
+        stderr.print(f"run {running.run.id}", style="dim")
     stack.callback(running.wait, 30.0)  # after close (last in, first out): records flushed
     stack.callback(running.close)
     live = _Live(running, every)

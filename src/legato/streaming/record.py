@@ -340,4 +340,8 @@ def replay(path: str | os.PathLike[str], *, speed: float | None = 1.0) -> Replay
     if not target.is_file():
         raise RecordError(f"no stream record at {target}: record one with "
                           "pipeline.stream(source, record=PATH)")
+    lines = _lines(target)
+    if next(lines, None) is None:  # its header checked now, not once the stream runs
+        raise RecordError(f"{target} is empty: not a stream record")
+    lines.close()
     return Replay(target, None if speed is None else float(speed))
