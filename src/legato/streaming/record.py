@@ -31,7 +31,7 @@ import math
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -208,7 +208,7 @@ class RecordedError:
     message: str
 
 
-def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _lines(path: Path) -> Generator[tuple[int, dict[str, Any]], None, None]:
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
