@@ -30,6 +30,7 @@ from legato.errors import (
     LegatoError,
     OutputError,
     Problem,
+    RecordError,
     RunCancelled,
     RunError,
     StoreError,
@@ -39,7 +40,7 @@ from legato.errors import (
 from legato.graph import Graph, Node, Ref
 from legato.options import Batch, Block, Fifo, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
-from legato.streaming import Interrupt, Stream, StreamStats, Tick
+from legato.streaming import Interrupt, Stream, StreamStats, Tick, replay
 from legato.usage import report_usage
 
 __version__ = "0.1.0"
@@ -74,6 +75,7 @@ __all__ = [
     "Port",
     "Problem",
     "RateLimit",
+    "RecordError",
     "Ref",
     "Resources",
     "Retry",
@@ -92,5 +94,6 @@ __all__ = [
     "component",
     "map",
     "pipeline",
+    "replay",
     "report_usage",
 ]

@@ -255,6 +255,7 @@ class Pipeline:
         window: int = 256,
         on_drop: OnDrop = "skip",
         on_error: OnError = "raise",
+        indexed: bool = False,
         record: str | os.PathLike[str] | None = None,
         engine: Engine | None = None,
         backend: str | Backend | None = None,
@@ -264,7 +265,8 @@ class Pipeline:
         """Run the pipeline on an endless ``source`` (an iterable, an async iterable,
         ``lg.Tick(hz)`` or ``lg.replay(path)``); iterate the :class:`~legato.streaming.Stream`
         for results as they finish (``async for`` too). At most ``window`` items in flight;
-        ``deadline``, ``priority``, ``on_drop``, ``on_error``, ``store``: as for :meth:`map`;
+        ``deadline``, ``priority``, ``on_drop``, ``on_error``, ``indexed``, ``store``: as for
+        :meth:`map`;
         ``record``: a file where every source item and result is written, for
         :func:`~legato.streaming.replay`. See :mod:`legato.streaming`."""
         from legato.streaming.run import open_stream
@@ -273,7 +275,7 @@ class Pipeline:
                                         resources=resources, store=store, cache=False,
                                         deadline=deadline, priority=priority)
         return open_stream(run, source, window=window, on_drop=on_drop, on_error=on_error,
-                           record=record, recording=recording)
+                           indexed=indexed, record=record, recording=recording)
 
     def astream(self, source: Any, **options: Any) -> Stream:
         """:meth:`stream` for asyncio: ``async for result in pipeline.astream(source)``."""

@@ -26,6 +26,7 @@ def open_stream(
     window: int = 256,
     on_drop: OnDrop = "skip",
     on_error: OnStreamError = "raise",
+    indexed: bool = False,
     record: str | os.PathLike[str] | None = None,
     recording: Recording | None = None,
 ) -> Stream:
@@ -41,7 +42,7 @@ def open_stream(
 
             observers.append(StoreSummary(recording))
         return Stream(run, source, window=window, on_drop=on_drop, on_error=on_error,
-                      observers=observers)
+                      indexed=indexed, observers=observers)
     except BaseException:
         run.cancel()
         for observer in observers:

@@ -16,8 +16,9 @@ its simulated time, so a replay under simulated time is deterministic.
 Results are handed to the reader as items finish (not in source order): a dropped item is
 left out (``on_drop="skip"``) or read as its :class:`~legato.engine.Dropped` marker
 (``"keep"``); a failed item raises (``on_error="raise"``: the stream is closed), is left out
-(``"skip"``) or read as a :class:`~legato.engine.Failure` (``"collect"``). Results nobody reads
-yet wait in memory; the window bounds only the work in flight.
+(``"skip"``) or read as a :class:`~legato.engine.Failure` (``"collect"``); ``indexed=True``
+reads ``(index, result)`` pairs. Results nobody reads yet wait in memory; the window bounds
+only the work in flight.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class Stream:
         window: int = 256,
         on_drop: OnDrop = "skip",
         on_error: OnStreamError = "raise",
+        indexed: bool = False,
         observers: Iterable[StreamObserver] = (),
     ) -> None:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
@@ -94,6 +96,7 @@ class Stream:
         self.clock = run.clock
         self.on_drop = on_drop
         self.on_error = on_error
+        self.indexed = indexed
         self._observers = list(observers)
         names = [port.name for port in run.graph.inputs]
         self._single = names[0] if len(names) == 1 else None
@@ -205,10 +208,12 @@ class Stream:
         if interrupt:
             self.run.interrupt()
             raw = raw.inputs
-            if raw is None:
-                self._room.release()
-                return
         stamp = self.clock.now() if at is None else at
+        if raw is None and interrupt:  # a bare interrupt: nothing to submit
+            self._room.release()
+            for observer in self._observers:
+                observer.submitted(None, stamp, None, interrupt=True)
+            return
         inputs = raw if self._single is None or isinstance(raw, Mapping) else {self._single: raw}
         try:
             handle = self.run.submit(inputs, timestamp=stamp)
@@ -287,12 +292,13 @@ class Stream:
             if self.on_error == "raise":
                 raise error
             if self.on_error == "collect":
-                yield Failure(handle.index, error, handle.inputs)
+                failure = Failure(handle.index, error, handle.inputs)
+                yield (handle.index, failure) if self.indexed else failure
             return
         result = handle._result
         if isinstance(result, Dropped) and self.on_drop == "skip":
             return
-        yield result
+        yield (handle.index, result) if self.indexed else result
 
     # -- control --------------------------------------------------------------------------
 
@@ -344,8 +350,10 @@ class StreamObserver:
     """Told what a stream does, for recording it: each item submitted (on the pump's thread or
     the engine's), each item finished (on the engine's thread: return quickly), and the end."""
 
-    def submitted(self, index: int, stamp: float, raw: Any, *, interrupt: bool) -> None:
-        """Item ``index`` went in, stamped ``stamp``; ``raw`` as the source gave it."""
+    def submitted(self, index: int | None, stamp: float, raw: Any, *,
+                  interrupt: bool) -> None:
+        """Item ``index`` went in, stamped ``stamp``; ``raw`` as the source gave it (index
+        None: a bare interrupt, nothing submitted)."""
 
     def finished(self, handle: ItemHandle) -> None:
         """Item ``handle.index`` ended."""
