@@ -27,9 +27,10 @@ STAGES = ("sense", "estimate", "plan", "act")
 def table(summaries: list[dict[str, Any]], console: Console) -> None:
     """Print the scenarios' figures: the loop, then each stage's latency."""
     loop = Table(title="balancing the cart-pole (times in ms)", title_justify="left")
-    for column in ("scenario", "target Hz", "rate Hz", "jitter p50", "jitter p99", "dropped",
-                   "missed", "held", "max |angle|", "success"):
-        loop.add_column(column, justify="left" if column == "scenario" else "right")
+    loop.add_column("scenario", no_wrap=True)
+    for column in ("target Hz", "rate Hz", "jitter p50", "jitter p99", "dropped", "missed",
+                   "held", "max |angle|", "success"):
+        loop.add_column(column, justify="right")
     for s in summaries:
         loop.add_row(
             s["name"], f"{s['target_hz']:.0f}", f"{s['rate_hz']:.1f}",
@@ -39,7 +40,7 @@ def table(summaries: list[dict[str, Any]], console: Console) -> None:
         )
     console.print(loop)
     stages = Table(title="latency per stage, p50 / p99 ms", title_justify="left")
-    stages.add_column("scenario")
+    stages.add_column("scenario", no_wrap=True)
     for stage in STAGES:
         stages.add_column(stage, justify="right")
     for s in summaries:
