@@ -146,8 +146,15 @@ class CartPole:
         """The true state ``(x, theta, x_dot, theta_dot)``."""
         return np.concatenate([self.data.qpos, self.data.qvel])
 
+    def advance(self) -> float:
+        """Step the physics up to the clock's now, under the force applied last; return now.
+        (``sense`` and ``act`` do this first; a run calls it at its end, so that the physics
+        covers the whole run however the last ticks went.)"""
+        with self._lock:
+            return self._advance()
+
     def _advance(self) -> float:
-        """Step the physics up to the clock's now; return now."""
+        """``advance``, the lock held."""
         now = self.clock()
         if self.origin is None:
             self.origin = now

@@ -81,6 +81,7 @@ def run(scenario: Scenario, seconds: float) -> Outcome:
                              window=WINDOW, on_drop="keep")
         results = list(stream)
         stats = stream.stats()
+    plant.advance()  # the physics goes on to the end of the run, under the last force
     return Outcome(scenario=scenario, seconds=seconds, results=results, stats=stats,
                    samples=list(plant.samples), readings=list(plant.readings),
                    origin=plant.origin or 0.0)
