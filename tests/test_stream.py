@@ -107,10 +107,10 @@ def test_tick_rate_and_jitter_on_real_time(engine: lg.Engine) -> None:
     ticks = list(stream)
     stats = stream.stats()
     assert stats.items_in + stats.overruns == 100  # every tick is emitted or counted
-    assert stats.items_in >= 80  # a shared, noisy machine: most ticks on time
+    assert stats.items_in >= 70  # a shared, noisy machine: most ticks on time
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert all(abs(g / 0.01 - round(g / 0.01)) < 1e-6 for g in gaps)  # on the grid: no drift
-    assert statistics.median(late) < 0.005
+    assert statistics.median(late) < 0.02  # sleep overshoot and a thread hop, not a period
 
 
 # -- stale data: queue policies and max_age end to end -------------------------------------
