@@ -75,6 +75,32 @@ def test_tick_after_a_stall_skips_the_late_ticks_as_overruns_and_never_bunches(
     assert stats.items_in == 3  # the three late ticks were never emitted
 
 
+def test_ticks_held_back_by_a_full_window_are_counted_as_overruns(
+    make_engine: MakeEngine, gate: threading.Event
+) -> None:
+    clock = WatchedClock()
+    engine = make_engine(clock)
+    events = Events()
+    engine.bus.subscribe(events)
+
+    @lg.component(cpus=0)
+    def plan(t: float) -> float:
+        if t == 0.0:
+            gate.wait(WAIT)  # the first tick's call holds the only room in the window
+        return t
+
+    @lg.pipeline
+    def p(t: float) -> float:
+        return plan(t)
+
+    stream = p.stream(lg.Tick(8, count=4), engine=engine, window=1)
+    events.wait_for(lambda e: isinstance(e, NodeStarted))
+    clock.advance(0.40625)  # 0.125 and 0.25 are due and late, 0.375 due and still on time
+    gate.set()
+    assert list(stream) == [0.0, 0.375]
+    assert stream.stats().overruns == 2
+
+
 def test_tick_ends_after_its_duration(make_engine: MakeEngine) -> None:
     clock = WatchedClock()
     stream = _echo().stream(lg.Tick(4, duration=0.5), engine=make_engine(clock))

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from test_cli import legato
+from test_cli import ROOT, legato
 
 FIXTURE = "tests/fixtures/cli_stream.py"
 
@@ -103,3 +107,22 @@ def test_show_prints_the_counters_of_a_stream_recorded_in_the_store(tmp_path: Pa
     assert "sense" in shown.stdout.split("STAGE")[1]
     as_json = json.loads(legato("show", run, "--store", str(store), "--json").stdout)
     assert as_json["run"]["options"]["stream"]["done"] == 10
+
+
+def test_an_endless_stream_stops_on_sigterm_and_keeps_what_it_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "legato.cli", "stream", f"{FIXTURE}:loop", "--hz", "50",
+         "--every", "0.1", "-o", str(out)], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+        env=os.environ.copy())
+    assert process.stderr is not None
+    line = process.stderr.readline()  # the live line: the stream is running
+    assert "items/s" in line
+    process.send_signal(signal.SIGTERM)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert "terminated (SIGTERM)" in rest
+    assert not out.exists()  # an unfinished output is never put in place
+    partial = tmp_path / "out.jsonl.partial"
+    assert partial.exists()
+    assert all("output" in json.loads(text) for text in partial.read_text().splitlines())
