@@ -28,13 +28,23 @@ import peers  # noqa: E402
 import report  # noqa: E402
 from measure import cpu_busy  # noqa: E402
 from suite import Family, Row, Sample, join  # noqa: E402
-from workloads import batching, control, memory, on_ray, overhead, packing, process  # noqa: E402
+from workloads import (  # noqa: E402
+    batching,
+    control,
+    memory,
+    on_ray,
+    overhead,
+    packing,
+    process,
+    streaming,
+)
 
 FAMILIES: dict[str, Callable[..., Family]] = {
     "process": process.family,  # B6 first: a quiet machine for the start-up times
     "memory": memory.family,  # B8
     "overhead": overhead.family,  # B1, B2
     "batching": batching.family,  # B4
+    "streaming": streaming.family,  # B5
     "b3": packing.b3,
     "stg-sim": packing.stg_simulated,
     "stg": packing.stg_real,

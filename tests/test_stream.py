@@ -1,18 +1,16 @@
-"""Streams: a pipeline fed from an endless source, end to end on the live engine.
+"""Streams: a pipeline fed from an endless source, end to end on the live engine: stale data
+dropped (queue policies, ``max_age`` from the source stamp), stage deadlines and their miss
+policies, interruption, sources and reading. Ticks: tests/test_stream_tick.py.
 
 Timing is the test's: engines run on a ``WatchedClock`` that moves only when the test advances
-it; a stage that must be "busy" waits on a ``threading.Event`` the test sets. Only the Tick
-rate test runs on real time, with generous bounds.
+it; a stage that must be "busy" waits on a ``threading.Event`` the test sets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import queue
-import statistics
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -30,9 +28,6 @@ def gate() -> Iterator[threading.Event]:
     event.set()  # never leave a worker thread waiting
 
 
-# -- Tick: drift-free, overruns counted, never bunched --------------------------------------
-
-
 def _echo() -> lg.Pipeline:
     @lg.component(executor="inline")
     def stamp(t: float) -> float:
@@ -43,74 +38,6 @@ def _echo() -> lg.Pipeline:
         return stamp(t)
 
     return p
-
-
-def test_tick_emits_each_scheduled_time_on_the_engine_clock(make_engine: MakeEngine) -> None:
-    clock = WatchedClock()
-    stream = _echo().stream(lg.Tick(8, count=3), engine=make_engine(clock))
-    assert next(stream) == 0.0  # the first tick is due at once
-    clock.advance(0.125)
-    assert next(stream) == 0.125
-    clock.advance(0.125)
-    assert next(stream) == 0.25
-    assert list(stream) == []  # count=3: the stream ends
-    stats = stream.stats()
-    assert (stats.items_in, stats.done, stats.overruns) == (3, 3, 0)
-
-
-def test_tick_after_a_stall_skips_the_late_ticks_as_overruns_and_never_bunches(
-    make_engine: MakeEngine,
-) -> None:
-    clock = WatchedClock()  # 8 Hz: a tick every 0.125 s, emitted if at most 0.0625 s late
-    stream = _echo().stream(lg.Tick(8, count=6), engine=make_engine(clock))
-    assert next(stream) == 0.0
-    clock.advance(0.125)
-    assert next(stream) == 0.125
-    clock.advance(0.46875)  # a stall: now 0.59375; the ticks of 0.25, 0.375 and 0.5 are late
-    clock.advance(0.03125)  # 0.625: the next tick, on time
-    assert next(stream) == 0.625
-    assert list(stream) == []
-    stats = stream.stats()
-    assert stats.overruns == 3
-    assert stats.items_in == 3  # the three late ticks were never emitted
-
-
-def test_tick_ends_after_its_duration(make_engine: MakeEngine) -> None:
-    clock = WatchedClock()
-    stream = _echo().stream(lg.Tick(4, duration=0.5), engine=make_engine(clock))
-    assert next(stream) == 0.0
-    clock.advance(0.25)
-    assert next(stream) == 0.25  # ticks at 0 and 0.25 only: 0.5 is the end
-    assert list(stream) == []
-
-
-def test_tick_rejects_bad_rates() -> None:
-    with pytest.raises(lg.ConfigError, match="Tick hz must be a finite number > 0, got 0"):
-        lg.Tick(0)
-    with pytest.raises(lg.ConfigError, match="Tick count must be an int >= 0"):
-        lg.Tick(10, count=-1)
-
-
-def test_tick_rate_and_jitter_on_real_time(engine: lg.Engine) -> None:
-    late: list[float] = []
-
-    @lg.component(executor="inline")
-    def sense(t: float) -> float:
-        late.append(time.monotonic() - t)  # how long after its scheduled time it ran
-        return t
-
-    @lg.pipeline
-    def p(t: float) -> float:
-        return sense(t)
-
-    stream = p.stream(lg.Tick(100, duration=1.0), engine=engine)
-    ticks = list(stream)
-    stats = stream.stats()
-    assert stats.items_in + stats.overruns == 100  # every tick is emitted or counted
-    assert stats.items_in >= 80  # a shared, noisy machine: most ticks on time
-    gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert all(abs(g / 0.01 - round(g / 0.01)) < 1e-6 for g in gaps)  # on the grid: no drift
-    assert statistics.median(late) < 0.005
 
 
 # -- stale data: queue policies and max_age end to end -------------------------------------

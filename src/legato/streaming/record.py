@@ -161,7 +161,7 @@ def _result_line(handle: ItemHandle) -> dict[str, Any]:
     error = handle.exception()
     if error is not None:
         return {"out": handle.index, "error": str(error), "type": type(error).__name__}
-    result = handle._result
+    result = handle.result()
     if isinstance(result, Dropped):
         return {"out": handle.index, "dropped": {"node": result.node, "reason": result.reason}}
     return {"out": handle.index, "value": encode(result)}

@@ -295,7 +295,7 @@ class Stream:
                 failure = Failure(handle.index, error, handle.inputs)
                 yield (handle.index, failure) if self.indexed else failure
             return
-        result = handle._result
+        result = handle.result()
         if isinstance(result, Dropped) and self.on_drop == "skip":
             return
         yield (handle.index, result) if self.indexed else result
