@@ -9,6 +9,12 @@ physics to *now* (``advance``), holding the last command over the elapsed time (
 hold, as a real motor driver does). So the physics runs exactly as long as the wall clock,
 however late the controller is: a controller that stalls lets the pole fall for real.
 
+A host that stops the whole process (a machine so busy that nothing of it runs for a while)
+would otherwise make the physics leap ahead, the controller frozen with it: at most
+``max_lag`` seconds are caught up at once, and the rest is skipped and counted (``resyncs``),
+as MuJoCo's own ``simulate`` re-syncs when it falls behind the wall clock. The loop's own
+lateness (a stalled stage, dropped ticks: tens of milliseconds) is always simulated in full.
+
 One simulator serves two stages (``sense`` reads it, ``act`` commands it), which may run at the
 same time on different threads: its own lock orders them. :func:`shared` keeps one simulator per
 name for the whole process (see the README, "One plant, two stages").
@@ -93,12 +99,15 @@ class CartPole:
 
     ``tilt`` is the pole's angle at the start (radians), ``pushes`` horizontal shoves on the
     pole as ``(at, seconds, newtons)`` in simulated time. The physics starts at the first
-    call. ``record`` keeps every physics step's true state in :attr:`samples`.
+    call. ``max_lag``: the most it catches up in one call (see the module docstring); what is
+    skipped beyond it is noted in :attr:`resyncs` as ``(clock time, seconds skipped)``.
+    ``record`` keeps every physics step's true state in :attr:`samples`.
     """
 
     def __init__(self, *, tilt: float = 0.08, noise: Noise = Noise(), seed: int = 0,
                  pushes: tuple[tuple[float, float, float], ...] = (),
-                 clock: Callable[[], float] = time.monotonic, record: bool = True) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_lag: float = 0.1,
+                 record: bool = True) -> None:
         self.model = build_model()
         self.data = mujoco.MjData(self.model)
         self.data.qpos[1] = tilt
@@ -109,7 +118,10 @@ class CartPole:
         self.record = record
         self.samples: list[Sample] = []
         self.readings: list[tuple[float, float]] = []  # (tick, time) of every reading
-        self.origin: float | None = None
+        self.max_lag = max_lag
+        self.resyncs: list[tuple[float, float]] = []
+        self.start: float | None = None  # the clock's time at the first call
+        self.origin: float | None = None  # the clock's time at simulated t = 0, less resyncs
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self._pole = self.model.body("pole").id
@@ -137,6 +149,11 @@ class CartPole:
 
     # -- time ----------------------------------------------------------------------------------
 
+    def simulated(self, at: float) -> float:
+        """The simulated time of the clock's time ``at`` (resyncs before it taken off)."""
+        start = self.start if self.start is not None else at
+        return at - start - sum(lost for when, lost in self.resyncs if when <= at)
+
     @property
     def seconds(self) -> float:
         """Simulated seconds so far."""
@@ -157,8 +174,13 @@ class CartPole:
         """``advance``, the lock held."""
         now = self.clock()
         if self.origin is None:
-            self.origin = now
+            self.start = self.origin = now
         target = now - self.origin
+        behind = target - self.data.time
+        if behind > self.max_lag:  # the host stood still: catch up max_lag, skip the rest
+            self.resyncs.append((now, behind - self.max_lag))
+            self.origin += behind - self.max_lag
+            target = now - self.origin
         step = self.model.opt.timestep
         while self.data.time + step <= target + 1e-9:
             self._push()

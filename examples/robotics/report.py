@@ -51,21 +51,23 @@ def table(summaries: list[dict[str, Any]], console: Console) -> None:
     for s in summaries:
         why = ", ".join(f"{node} {reason} {count}" for node, reasons in s["drops"].items()
                         for reason, count in reasons.items())
-        console.print(f"{s['name']}: {s['ticks']} ticks; dropped: {why or 'none'}")
+        stalls = (f"; the host stood still {s['resyncs']} times, {s['resync_s']:.2f} s skipped"
+                  if s["resyncs"] else "")
+        console.print(f"{s['name']}: {s['ticks']} ticks; dropped: {why or 'none'}{stalls}")
 
 
 def plot(outcome: Outcome, path: Path) -> Path:
     """Draw the run's pole angle, cart position and force over time into ``path`` (PNG)."""
     samples = outcome.samples
     time = [s.time for s in samples]
-    origin = outcome.origin
-    held = [s.applied.tick - origin for s in outcome.steps if s.applied.held]
+    simulated = outcome.plant.simulated
+    held = [simulated(s.applied.time) for s in outcome.steps if s.applied.held]
     applied = {s.applied.tick for s in outcome.steps}
-    dropped = [tick - origin for tick, _ in outcome.readings if tick not in applied]
+    dropped = [simulated(at) for tick, at in outcome.readings if tick not in applied]
     figure, (angle, cart, force) = plt.subplots(3, 1, sharex=True, figsize=(10, 7))
     figure.suptitle(f"{outcome.scenario.name}: {outcome.scenario.hz:.0f} Hz")
     angle.plot(time, [s.theta for s in samples], lw=1, label="pole angle (true)")
-    angle.plot([s.estimate.time - origin for s in outcome.steps],
+    angle.plot([simulated(s.estimate.time) for s in outcome.steps],
                [s.estimate.theta for s in outcome.steps], ".", ms=1.5, alpha=0.5,
                label="pole angle (estimate)")
     for bound in (-UPRIGHT, UPRIGHT):
@@ -81,6 +83,11 @@ def plot(outcome: Outcome, path: Path) -> Path:
     if dropped:
         force.plot(dropped, [0.0] * len(dropped), "x", color="grey", ms=4,
                    label=f"tick dropped ({len(dropped)})")
+    for at, _ in outcome.plant.resyncs:
+        force.axvline(simulated(at), color="orange", lw=0.8)
+    if outcome.plant.resyncs:
+        force.plot([], [], color="orange", lw=0.8,
+                   label=f"host stalled, physics re-synced ({len(outcome.plant.resyncs)})")
     force.set_ylabel("force (N)")
     force.set_xlabel("time (s)")
     force.legend(loc="upper right", fontsize=8)
