@@ -27,6 +27,9 @@ from robotics.plant import CartPole, Sample, install
 #: The pole must stay within this angle of upright (radians) for the whole run.
 UPRIGHT = 0.2
 
+#: The pole's angle at the start (radians): the controller's first job is to bring it upright.
+TILT = 0.05
+
 #: Shoves on the pole (at its middle) that the controller must catch: (at s, lasting s, N).
 PUSHES = ((1.5, 0.1, 0.5), (4.5, 0.1, -0.5), (7.5, 0.1, 0.5))
 
@@ -72,7 +75,7 @@ class Outcome:
 
 def run(scenario: Scenario, seconds: float) -> Outcome:
     """Balance the pole for ``seconds`` at the scenario's rate; see :class:`Outcome`."""
-    plant = install(scenario.name, CartPole(pushes=PUSHES, seed=scenario.seed))
+    plant = install(scenario.name, CartPole(tilt=TILT, pushes=PUSHES, seed=scenario.seed))
     loop = controller(scenario.hz, plant=scenario.name, stall_chance=scenario.stall_chance,
                       stall_periods=scenario.stall_periods, seed=scenario.seed)
     with lg.Engine(LocalBackend()) as engine:
