@@ -51,7 +51,8 @@ def table(summaries: list[dict[str, Any]], console: Console) -> None:
     for s in summaries:
         why = ", ".join(f"{node} {reason} {count}" for node, reasons in s["drops"].items()
                         for reason, count in reasons.items())
-        stalls = (f"; the host stood still {s['resyncs']} times, {s['resync_s']:.2f} s skipped"
+        times = "once" if s["resyncs"] == 1 else f"{s['resyncs']} times"
+        stalls = (f"; the host stood still {times}, {s['resync_s']:.2f} s skipped"
                   if s["resyncs"] else "")
         console.print(f"{s['name']}: {s['ticks']} ticks; dropped: {why or 'none'}{stalls}")
 
@@ -90,7 +91,7 @@ def plot(outcome: Outcome, path: Path) -> Path:
                    label=f"host stalled, physics re-synced ({len(outcome.plant.resyncs)})")
     force.set_ylabel("force (N)")
     force.set_xlabel("time (s)")
-    force.legend(loc="upper right", fontsize=8)
+    force.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

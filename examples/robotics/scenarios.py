@@ -13,7 +13,10 @@ the true state. :func:`summarise` turns it into the figures ``summary.json`` hol
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,13 +83,33 @@ def run(scenario: Scenario, seconds: float) -> Outcome:
                       stall_periods=scenario.stall_periods, seed=scenario.seed)
     with lg.Engine(LocalBackend()) as engine:
         engine.warm(loop.graph)  # the filter and the LQR are built before the first tick
-        stream = loop.stream(lg.Tick(scenario.hz, duration=seconds), engine=engine,
-                             window=WINDOW, on_drop="keep")
-        results = list(stream)
-        stats = stream.stats()
+        with no_collector():
+            stream = loop.stream(lg.Tick(scenario.hz, duration=seconds), engine=engine,
+                                 window=WINDOW, on_drop="keep")
+            results = list(stream)
+            stats = stream.stats()
     plant.advance()  # the physics goes on to the end of the run, under the last force
     return Outcome(scenario=scenario, seconds=seconds, results=results, stats=stats,
                    samples=list(plant.samples), readings=list(plant.readings), plant=plant)
+
+
+@contextlib.contextmanager
+def no_collector() -> Iterator[None]:
+    """Python's cyclic garbage collector off while the loop runs, on again (and run) after.
+
+    A full collection walks every object of the process: with MuJoCo, SciPy and Matplotlib
+    loaded one took 77 ms here, at a moment nobody chooses: more than seven periods of a 100 Hz
+    loop. Reference counting still frees everything the loop makes; only reference
+    cycles wait for the end of the run. (Real-time Python loops do the same.)"""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.collect()
 
 
 def summarise(outcome: Outcome) -> dict[str, Any]:
