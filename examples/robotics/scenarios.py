@@ -99,8 +99,8 @@ def no_collector() -> Iterator[None]:
 
     A full collection walks every object of the process: with MuJoCo, SciPy and Matplotlib
     loaded one took 77 ms here, at a moment nobody chooses: more than seven periods of a 100 Hz
-    loop. Reference counting still frees everything the loop makes; only reference
-    cycles wait for the end of the run. (Real-time Python loops do the same.)"""
+    loop. Reference counting still frees what the loop makes as it goes; only the
+    few reference cycles wait for the end of the run. (Real-time Python loops do the same.)"""
     was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
