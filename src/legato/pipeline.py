@@ -253,13 +253,12 @@ class Pipeline:
                                         resources=resources, store=store, cache=cache,
                                         check_outputs=check_outputs)
         try:
-            handle = run.submit(item, deadline=deadline, priority=priority)
+            handle = run._submit_last(item, deadline=deadline, priority=priority)
         except BaseException:
             run.cancel()
             if recording is not None:
                 recording.close(quiet=True)
             raise
-        run.close()
         return run, recording, handle
 
     def run(

@@ -196,12 +196,13 @@ class Fanout:
 class PendingBatch:
     """Calls waiting to be sent together to one batched component."""
 
-    __slots__ = ("arrival", "flush_at", "flush_reason", "generation", "last_arrival", "tasks",
-                 "waiting")
+    __slots__ = ("arrival", "flush_at", "flush_reason", "generation", "last_arrival", "mixed",
+                 "tasks", "waiting")
 
     def __init__(self) -> None:
         self.flush_at: float | None = None  # when a timer will flush it (the earliest set)
         self.flush_reason = "wait"
+        self.mixed = False  # its calls' items have different priorities (then they are sorted)
         self.tasks: list[tuple[Task, dict[str, Any]]] = []
         self.generation = 0
         self.waiting = False  # flushed, but no instance was free: keeps growing until one is
