@@ -71,6 +71,7 @@ class Service:
         self._in_flight = 0
         self._idle = threading.Event()
         self._idle.set()
+        self._started = threading.Event()  # set once start() has ended, ready or failed
 
     # -- starting and stopping (blocking: call from a thread, not the event loop) -------------
 
@@ -88,10 +89,17 @@ class Service:
         except BaseException as exc:
             self.error = exc
             self.stop()
+            self._started.set()
             raise
         with self._lock:
             if self.state == "starting":
                 self.state = "ready"
+        self._started.set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the service is ready (True), or failed to start or timed out (False)."""
+        self._started.wait(timeout)
+        return self.state == "ready"
 
     def drain(self, timeout: float | None = None) -> bool:
         """Refuse new requests and wait for in-flight ones (True when none is left)."""
