@@ -32,8 +32,10 @@ Serving = Callable[..., Served]
 
 
 @pytest.fixture
-def serving(engine: lg.Engine) -> Iterator[Serving]:
-    """Start a server of the given pipelines (on the test's fresh engine); stopped after."""
+def serving(engine: lg.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serving]:
+    """Start a server of the given pipelines (on the test's fresh engine); stopped after.
+    Keys only where the test gives them (``LEGATO_API_KEYS`` cleared)."""
+    monkeypatch.delenv("LEGATO_API_KEYS", raising=False)
     with ExitStack() as stack:
 
         def start(*pipelines: lg.Pipeline, **options: Any) -> Served:

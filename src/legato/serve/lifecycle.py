@@ -84,8 +84,7 @@ class Service:
             for served in self.served.values():
                 served.run, served.recording = served.pipeline._open(
                     engine=self.engine, resources=self.options.resources or None,
-                    store=store, run_info={"options": {"mode": "serve"},
-                                           "target": served.name})
+                    store=store, run_info={"options": {"mode": "serve"}})
         except BaseException as exc:
             self.error = exc
             self.stop()
