@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from serve_pipelines import failing, greet
 
 from conftest import Serving, until
 from legato.store import Store
-from serve_pipelines import failing, greet
 
 HERE = Path(__file__).parent
 SRC = HERE.parent.parent / "src"
@@ -33,7 +33,8 @@ def test_draining_refuses_new_requests_and_readyz_turns_503(serving: Serving) ->
     server = serving(greet)
     assert server.service.drain(timeout=5)
     ready = server.client.get("/readyz")
-    assert ready.status_code == 503 and ready.json()["state"] == "draining"
+    assert ready.status_code == 503
+    assert ready.json()["state"] == "draining"
     refused = server.client.post("/v1/pipelines/greet", json={"a": 1, "text": "x"})
     assert refused.status_code == 503
     assert server.client.get("/healthz").status_code == 200
@@ -54,7 +55,8 @@ def test_each_request_is_an_item_of_one_recorded_run(serving: Serving, tmp_path:
         runs = {run.id: run for run in store.runs()}
         assert set(runs) == set(run_ids.values())
         greeted = runs[run_ids["greet"]]
-        assert greeted.pipeline == "greet" and greeted.status == "ok"
+        assert greeted.pipeline == "greet"
+        assert greeted.status == "ok"
         assert (greeted.done, greeted.failed) == (3, 0)
         assert [item.status for item in store.items(greeted.id)] == ["ok"] * 3
         failed = store.items(run_ids["failing"])
@@ -110,7 +112,10 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
             process.wait()
     assert process.stderr is not None
     said = process.stderr.read()
-    assert "draining 1 in-flight" in said and "stopped" in said
+    assert "draining 1 in-flight" in said
+    assert "stopped" in said
     with Store.open(store) as runs:
         (run,) = runs.runs()
-        assert run.pipeline == "file_gated" and run.status == "ok" and run.done == 1
+        assert run.pipeline == "file_gated"
+        assert run.status == "ok"
+        assert run.done == 1
