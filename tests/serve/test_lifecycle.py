@@ -119,3 +119,31 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
         assert run.pipeline == "file_gated"
         assert run.status == "ok"
         assert run.done == 1
+
+
+@pytest.mark.timeout(120)
+def test_pipeline_serve_serves_until_sigterm(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)])}
+    env.pop("LEGATO_API_KEYS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import serve_pipelines as p; p.greet.serve(port=0)"],
+        stderr=subprocess.PIPE, text=True, env=env)
+    assert process.stderr is not None
+    try:
+        url = ""
+        for _ in range(50):
+            line = process.stderr.readline()
+            if " at http://" in line or not line:
+                url = line.split(" at ", 1)[1].split()[0] if line else ""
+                break
+        assert url, "pipeline.serve() did not say where it listens"
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert until(lambda: client.get("/readyz").status_code == 200, timeout=30)
+            answer = client.post("/v1/pipelines/greet", json={"a": 1, "text": "ok"})
+            assert answer.json() == {"total": 3, "shout": "OK!"}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -107,6 +107,16 @@ class Service:
                 self.state = "draining"
         return self._idle.wait(self.options.drain_timeout if timeout is None else timeout)
 
+    def abort(self) -> None:
+        """Stop now (a second SIGTERM): refuse new requests and cancel every in-flight item
+        (their requests get 503)."""
+        with self._lock:
+            if self.state in ("starting", "ready"):
+                self.state = "draining"
+        for served in self.served.values():
+            if served.run is not None:
+                served.run.cancel()
+
     def stop(self) -> None:
         """Close every run, wait for it (cancel what is left past the drain timeout), and close
         its record. Idempotent."""
