@@ -14,9 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_pipelines import failing, greet
+from serve_pipelines import failing, gated, greet
 
+import legato as lg
 from conftest import Serving, until
+from legato.serve import app, running
 from legato.store import Store
 
 HERE = Path(__file__).parent
@@ -147,3 +149,16 @@ def test_pipeline_serve_serves_until_sigterm(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_service_that_cannot_start_is_never_ready_and_says_why(engine: lg.Engine) -> None:
+    api = app(gated, engine=engine)  # its component needs a "slot" resource nobody declared
+    with running(api) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert not api.state.service.wait_ready(30)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "failed to start: GraphError" in ready.json()["detail"]
+        assert "slot" in ready.json()["detail"]
+        refused = client.post("/v1/pipelines/gated", json={"x": 1})
+        assert refused.status_code == 503
+        assert client.get("/healthz").status_code == 200
