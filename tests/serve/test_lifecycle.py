@@ -162,3 +162,38 @@ def test_a_service_that_cannot_start_is_never_ready_and_says_why(engine: lg.Engi
         refused = client.post("/v1/pipelines/gated", json={"x": 1})
         assert refused.status_code == 503
         assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.timeout(120)
+def test_a_config_file_serves_and_sighup_reloads_the_keys(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text("first\n")
+    config = tmp_path / "legato.yaml"
+    config.write_text(f"pipelines:\n  - {HERE / 'serve_pipelines.py'}:greet\nport: 0\n"
+                      "api_key_file: keys.txt\nmax_queue: 4\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    env.pop("LEGATO_API_KEYS", None)
+    process, url = _start(["--config", str(config)], env)
+    assert process.stderr is not None
+    body = {"a": 1, "text": "x"}
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert until(lambda: client.get("/readyz").status_code == 200, timeout=30)
+
+            def post(key: str) -> int:
+                return client.post("/v1/pipelines/greet", json=body,
+                                   headers={"Authorization": f"Bearer {key}"}).status_code
+
+            assert (post("first"), post("second")) == (200, 401)
+            keys.write_text("second\n")
+            process.send_signal(signal.SIGHUP)
+            line = process.stderr.readline()
+            assert "API keys reloaded (1 accepted)" in line
+            assert (post("first"), post("second")) == (401, 200)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
