@@ -85,3 +85,11 @@ def test_import_legato_does_not_import_the_server_stack() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_legato_serve_without_pipelines_is_a_usage_error() -> None:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-m", "legato.cli", "serve"], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "name the pipelines to serve" in done.stderr
