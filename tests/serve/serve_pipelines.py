@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -155,3 +156,55 @@ def echo_many(text: list[str]) -> list[str]:
 @lg.pipeline
 def echoed(text: str) -> str:
     return echo_many(text)
+
+
+# -- streaming: a generator component between batched stages ----------------------------------
+
+SPOKEN = threading.Event()  # set by the test: the generator's last chunk may go
+
+
+@lg.component(batch=lg.Batch(max_size=4, max_wait_ms=5))
+def normalise(text: list[str]) -> list[str]:
+    return [t.strip().lower() for t in text]
+
+
+@lg.component(cpus=0)
+def speak(text: str) -> Iterator[str]:
+    words = text.split()
+    for i, word in enumerate(words):
+        if i == len(words) - 1 and not SPOKEN.wait(60):  # the test sees the others first
+            raise TimeoutError("the test never let the last word go")
+        yield word
+
+
+@lg.component(executor="inline")
+def count_words(words: list[str]) -> int:
+    return len(words)
+
+
+@lg.pipeline
+def talk(text: str) -> dict[str, object]:
+    words = speak(normalise(text))
+    return {"words": words, "count": count_words(words)}
+
+
+# -- a model that takes time to load: /readyz waits for it -------------------------------------
+
+LOADING = threading.Event()  # set by the test: the model may finish loading
+LOADED: list[int] = []
+
+
+@lg.component(executor="inline", cpus=0)
+class SlowModel:
+    def __init__(self) -> None:
+        if not LOADING.wait(60):
+            raise TimeoutError("the test never let the model load")
+        LOADED.append(1)
+
+    def __call__(self, x: int) -> int:
+        return x + len(LOADED)
+
+
+@lg.pipeline
+def slow_start(x: int) -> int:
+    return SlowModel()(x)

@@ -6,12 +6,9 @@ States: ``starting`` (runs being opened; ``/readyz`` 503) -> ``ready`` (requests
 timeout) -> ``stopped`` (each run closed, waited for, cancelled if it still has items past the
 timeout, and its record marked finished).
 
-Warm-up: ready means each pipeline's run is open and its graph checked; when the engine has
-``warm(graph)``, :meth:`Service.start` calls it for each graph before turning ready.
-# NEEDS ENGINE: Engine.warm(graph) -> None: for each class-component node (graph.walk(),
-# node.target an Instance), build its first instance slot on the backend as a first call
-# would, block until built (BuildError if the constructor raises), leave the slot idle and
-# warm. Until it exists, the first request to a model builds it.
+Warm-up: ready means each pipeline's run is open, its graph checked, and every class
+component's first instance built where its calls will run (``Engine.warm``; a backend that
+cannot build ahead is warmed by the first request).
 """
 
 from __future__ import annotations
@@ -90,10 +87,8 @@ class Service:
                     engine=self.engine, resources=self.options.resources or None,
                     store=store, run_info={"options": {"mode": "serve"}})
             engine = engines.choose(self.engine, None)
-            warm = getattr(engine, "warm", None)  # the engine hook above, once it exists
-            if warm is not None:
-                for served in self.served.values():
-                    warm(served.pipeline.graph)
+            for served in self.served.values():
+                engine.warm(served.pipeline.graph)
         except BaseException as exc:
             self.error = exc
             self.stop()

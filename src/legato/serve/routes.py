@@ -21,6 +21,7 @@ import contextlib
 import json
 import math
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,6 @@ def _listing(service: Service) -> Endpoint:
 
 def _endpoint(service: Service, served: Served) -> Endpoint:
     options = service.options
-    gate = served.gate
     counts = service.counts
 
     async def run_pipeline(request: Request) -> Response:
@@ -130,39 +130,14 @@ def _endpoint(service: Service, served: Served) -> Endpoint:
         return response
 
     async def _answer(request: Request) -> Response:
-        if not service.accepting:
-            title = "Starting" if service.state == "starting" else "Shutting down"
-            return problem(503, title, f"the service is {service.state}: not taking requests",
-                           headers={"Retry-After": "1"})
-        temporary: list[Path] = []
-        deadline = _deadline(request, options.max_timeout)
-        if isinstance(deadline, Problem):
-            return deadline
-        priority = _priority(request, options.priority_header)
-        if isinstance(priority, Problem):
-            return priority
-        inputs = await _inputs(request, served, temporary)
-        if isinstance(inputs, Problem):
-            _remove(temporary)
-            return inputs
-        refusal = gate.admit()
-        if refusal is not None:
-            _remove(temporary)
-            return problem(
-                429, "Too many requests",
-                f"'{served.name}' has {refusal.queue_ahead} requests in flight (max_queue "
-                f"{gate.max_queue}); retry after {refusal.retry_after}s",
-                headers={"Retry-After": str(refusal.retry_after)},
-                queue_ahead=refusal.queue_ahead, retry_after=refusal.retry_after)
-        service.enter()
+        admitted = await admit(request, service, served)
+        if isinstance(admitted, Response):
+            return admitted
         completed = False
         try:
-            try:
-                assert served.run is not None
-                handle = served.run.submit(inputs, deadline=deadline, priority=priority)
-            except RunError:  # closed while this request was read: the service is stopping
-                return problem(503, "Shutting down", "the service is stopping: not taking "
-                               "requests", headers={"Retry-After": "1"})
+            handle = admitted.submit()
+            if handle is None:
+                return stopping()
             if not await _finished_or_gone(request, handle):
                 handle.cancel()
                 service.disconnected += 1
@@ -184,11 +159,75 @@ def _endpoint(service: Service, served: Served) -> Endpoint:
                                f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__)
             return Response(body, media_type="application/json")
         finally:
-            gate.release(completed=completed)
-            service.leave()
-            _remove(temporary)
+            admitted.done(completed=completed)
 
     return run_pipeline
+
+
+@dataclass
+class Admitted:
+    """A request let in: its inputs, deadline and priority, and what it holds (a place in the
+    gate, the service's in-flight count, temporary files) until :meth:`done`."""
+
+    service: Service
+    served: Served
+    inputs: dict[str, Any]
+    deadline: float | None
+    priority: int | None
+    temporary: list[Path]
+
+    def submit(self, *, updates: bool = False) -> ItemHandle | None:
+        """The request as an item of its pipeline's run; None when the run has closed (the
+        service is stopping)."""
+        try:
+            assert self.served.run is not None
+            return self.served.run.submit(self.inputs, deadline=self.deadline,
+                                          priority=self.priority, updates=updates)
+        except RunError:  # closed while this request was read
+            return None
+
+    def done(self, *, completed: bool) -> None:
+        self.served.gate.release(completed=completed)
+        self.service.leave()
+        _remove(self.temporary)
+
+
+async def admit(request: Request, service: Service, served: Served) -> Admitted | Response:
+    """Steps 1-4 of a request's way in (see the module docstring): the request let in, or
+    the response that refuses it."""
+    options = service.options
+    if not service.accepting:
+        title = "Starting" if service.state == "starting" else "Shutting down"
+        return problem(503, title, f"the service is {service.state}: not taking requests",
+                       headers={"Retry-After": "1"})
+    temporary: list[Path] = []
+    deadline = _deadline(request, options.max_timeout)
+    if isinstance(deadline, Problem):
+        return deadline
+    priority = _priority(request, options.priority_header)
+    if isinstance(priority, Problem):
+        return priority
+    inputs = await _inputs(request, served, temporary)
+    if isinstance(inputs, Problem):
+        _remove(temporary)
+        return inputs
+    gate = served.gate
+    refusal = gate.admit()
+    if refusal is not None:
+        _remove(temporary)
+        return problem(
+            429, "Too many requests",
+            f"'{served.name}' has {refusal.queue_ahead} requests in flight (max_queue "
+            f"{gate.max_queue}); retry after {refusal.retry_after}s",
+            headers={"Retry-After": str(refusal.retry_after)},
+            queue_ahead=refusal.queue_ahead, retry_after=refusal.retry_after)
+    service.enter()
+    return Admitted(service, served, inputs, deadline, priority, temporary)
+
+
+def stopping() -> Response:
+    return problem(503, "Shutting down", "the service is stopping: not taking requests",
+                   headers={"Retry-After": "1"})
 
 
 async def _finished_or_gone(request: Request, handle: ItemHandle) -> bool:
@@ -314,4 +353,4 @@ def _remove(paths: list[Path]) -> None:
     paths.clear()
 
 
-__all__ = ["MEDIA", "pipeline_routes", "probe_routes"]
+__all__ = ["MEDIA", "Admitted", "admit", "pipeline_routes", "probe_routes", "stopping"]
