@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import inspect
 import re
 import sys
@@ -252,6 +251,8 @@ class Component:
         behaviour may (part of every cache key and of a run's graph fingerprint)."""
         found = self._fingerprint
         if found is None:
+            import hashlib  # here, not at import: OpenSSL's 3 ms
+
             try:
                 source = inspect.getsource(self.target)
             except (OSError, TypeError):
@@ -320,6 +321,8 @@ class Instance:
         on every call."""
         found = self._key
         if found is None:
+            import hashlib
+
             try:
                 args = repr((self.args, sorted(self.kwargs.items())))
             except Exception:

@@ -19,7 +19,6 @@ as a Python value raises :class:`TracingError` saying what to use instead.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
@@ -287,6 +286,8 @@ class Graph:
         """A hash of the wiring and of every component's fingerprint (code, version, weights,
         constructor arguments): the same for the same pipeline in any process, different when
         anything that may change a result changes. A resumed run must match it."""
+        import hashlib  # here, not at import: OpenSSL's 3 ms
+
         parts = [self.name, ",".join(port.name for port in self.inputs)]
         for path, node in self.walk():
             target = node.target.fingerprint() if node.target is not None else node.kind

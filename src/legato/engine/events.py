@@ -23,6 +23,8 @@ from typing import Any
 
 @dataclass(slots=True)
 class RunStarted:
+    """A run began: its id, the pipeline's name, and ``wall`` (epoch seconds) at ``time``."""
+
     run: str
     pipeline: str
     time: float
@@ -53,6 +55,9 @@ class NodeStarted:
 
 @dataclass(slots=True)
 class NodeFinished:
+    """A call returned: its outputs by port, where it ran and when (``queued``: when its
+    inputs were all there)."""
+
     run: str
     item: int
     node: str
@@ -68,6 +73,8 @@ class NodeFinished:
 
 @dataclass(slots=True)
 class NodeFailed:
+    """A call raised (or timed out); ``will_retry`` says whether another attempt follows."""
+
     run: str
     item: int
     node: str
@@ -97,6 +104,8 @@ class CacheHit:
 
 @dataclass(slots=True)
 class ItemFinished:
+    """Every node of one item is done: ``ok`` with its ``result``, or its ``error``."""
+
     run: str
     item: int
     ok: bool
@@ -108,6 +117,9 @@ class ItemFinished:
 
 @dataclass(slots=True)
 class RunFinished:
+    """A run ended: ``status`` is ``ok``, ``failed`` or ``cancelled``, with the items
+    done and failed."""
+
     run: str
     status: str  # "ok" | "failed" | "cancelled"
     time: float
