@@ -5,7 +5,9 @@ Beside it, in the same run: the direct function call (``sequential``) and a roun
 a ``ThreadPoolExecutor`` (``submit(fn, x).result()``, ``threadpool``): the least a call handed
 to another thread costs. Each figure is the median of many single calls, timed one by one.
 ``B0-pool`` is legato's median over the thread pool's, both measured by legato's measure in
-alternating blocks, so load on the machine reaches both alike. No budget is stated for B0.
+short alternating blocks, so load on the machine reaches both alike (blocks, not single calls in
+turn: a call just after the other system's measures that system's threads winding down too).
+No budget is stated for B0.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def _latencies(call: Callable[[int], Any], calls: int) -> list[float]:
 
 
 def family(*, quick: bool) -> Family:
-    calls = 200 if quick else 1_000  # per block
-    blocks = 3 if quick else 10
+    calls = 100  # per block
+    blocks = 20 if quick else 100
     rows = [
         RowSpec("B0", "latency: run() of a one-node inline pipeline, warm engine", "us", None),
         RowSpec("B0-pool", "B0 over a ThreadPoolExecutor submit().result() round trip",
