@@ -28,11 +28,12 @@ import peers  # noqa: E402
 import report  # noqa: E402
 from measure import cpu_busy  # noqa: E402
 from suite import Family, Row, Sample, join  # noqa: E402
-from workloads import batching, memory, on_ray, overhead, packing, process  # noqa: E402
+from workloads import batching, latency, memory, on_ray, overhead, packing, process  # noqa: E402
 
 FAMILIES: dict[str, Callable[..., Family]] = {
     "process": process.family,  # B6 first: a quiet machine for the start-up times
     "memory": memory.family,  # B8
+    "latency": latency.family,  # B0
     "overhead": overhead.family,  # B1, B2
     "batching": batching.family,  # B4
     "b3": packing.b3,
