@@ -19,17 +19,18 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from legato import draw, engines
-from legato.check import problems as graph_problems
 from legato.component import TRACER, caller_location
-from legato.engine import Backend, Engine, Failure, OnDrop, OnError, Run
-from legato.engines import default_engine, ray_address, ray_engine
 from legato.errors import GraphError, InputError, Problem, TracingError
 from legato.graph import Graph
 from legato.tracing import trace
 
 if TYPE_CHECKING:
+    from legato.engine import Backend, Engine, Failure, OnDrop, OnError, Run
+    from legato.engines import default_engine, ray_address, ray_engine
     from legato.store.session import CacheArg, Recording, StoreArg
+
+# The engine, its backends, the check and the drawings are imported when a pipeline is first
+# checked, drawn or run, not by ``import legato`` (defining pipelines stays cheap).
 
 class Pipeline:
     """A traced pipeline: an immutable graph plus the ways to check, draw and run it."""
@@ -62,6 +63,9 @@ class Pipeline:
         self, *, engine: Engine | None = None, resources: Mapping[str, float] | None = None
     ) -> list[Problem]:
         """Everything the check finds, against the engine's backend capacity."""
+        from legato.check import problems as graph_problems
+        from legato.engines import default_engine
+
         chosen = engine or default_engine()
         capacity = chosen.capacity()
         capacity.update(resources or {})
@@ -90,14 +94,20 @@ class Pipeline:
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart."""
+        from legato import draw
+
         return draw.to_mermaid(self.graph)
 
     def to_dot(self) -> str:
         """The graph as Graphviz DOT text."""
+        from legato import draw
+
         return draw.to_dot(self.graph)
 
     def to_json(self) -> str:
         """The graph as JSON (nodes, ports with their types, edges, options)."""
+        from legato import draw
+
         return draw.to_json(self.graph)
 
     # -- running --------------------------------------------------------------------------------
@@ -120,6 +130,8 @@ class Pipeline:
     ) -> tuple[Engine, Run, Recording | None]:
         """Check the graph against the chosen engine, declare the run's resources, set up its
         recording (if it needs a store), start."""
+        from legato import engines
+
         chosen = engines.choose(engine, backend)
         self.check(engine=chosen, resources=resources)
         if resources:
@@ -416,6 +428,22 @@ def pipeline(
         return Pipeline(f, name=name)
 
     return wrap(fn) if fn is not None else wrap
+
+
+_ENGINES = frozenset({"default_engine", "ray_address", "ray_engine"})
+
+
+def __getattr__(name: str) -> Any:
+    """``Failure`` and the engine helpers (``default_engine``...), imported on first use."""
+    if name in _ENGINES:
+        from legato import engines
+
+        return getattr(engines, name)
+    if name == "Failure":
+        from legato.engine import Failure
+
+        return Failure
+    raise AttributeError(f"module 'legato.pipeline' has no attribute {name!r}")
 
 
 __all__ = ["Failure", "Pipeline", "default_engine", "pipeline", "ray_address", "ray_engine"]
