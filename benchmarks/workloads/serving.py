@@ -163,17 +163,33 @@ def running(system: str, *, store: str | None = None) -> Iterator[str]:
         command += ["--store", store]
     with tempfile.TemporaryFile() as log:
         child = subprocess.Popen(command, cwd=BENCHMARKS, stdout=log, stderr=subprocess.STDOUT,
-                                 env={**os.environ, "PYTHONPATH": path})
+                                 env={**os.environ, "PYTHONPATH": path}, start_new_session=True)
         try:
             _wait_until_answering(url, child, log)
             yield url
         finally:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            _stop(child)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server; then its whole process group, which LitServe's workers outlive it
+    in; SIGKILL what is left after STOP_TIMEOUT_S."""
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    sent = signal.SIGTERM
+    while True:
+        try:
+            os.killpg(child.pid, sent)  # the group's id is the child's: its own new session
+        except ProcessLookupError:
+            return
+        if time.monotonic() > deadline:
+            sent = signal.SIGKILL
+        time.sleep(0.1)
 
 
 def _wait_until_answering(url: str, child: subprocess.Popen[bytes], log: Any) -> None:
