@@ -51,6 +51,7 @@ from typing import Any
 from measure import percentile
 from peers import installed, missing_note
 from suite import Family, RowSpec, Sample
+
 from workloads.batching import MAX_SIZE, MAX_WAIT_MS, model, service_time
 
 BENCHMARKS = Path(__file__).resolve().parents[1]
@@ -217,9 +218,9 @@ def _wait_until_answering(url: str, child: subprocess.Popen[bytes], log: Any) ->
 
 
 def _serve_legato(port: int, store: str | None) -> None:
+    import legato.serve
     import uvicorn
 
-    import legato.serve
     from workloads.batching import serve as pipeline
 
     options: dict[str, Any] = {} if store is None else {"store": store}
