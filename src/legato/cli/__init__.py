@@ -5,7 +5,8 @@ Thin over the public API: each command loads a pipeline (:mod:`legato.loader`) a
 Python user would call (``run``, ``map``, ``check``, ``to_mermaid``), or reads the run store
 (:class:`legato.store.Store`). The commands live by theme and are registered below, in the
 order ``legato --help`` lists them: :mod:`~legato.cli.running` (run, map, resume),
-:mod:`~legato.cli.drawing` (check, graph), :mod:`~legato.cli.records` (runs, show),
+:mod:`~legato.cli.drawing` (check, graph), :mod:`~legato.cli.serving` (serve),
+:mod:`~legato.cli.records` (runs, show),
 :mod:`~legato.cli.timeline`, :mod:`~legato.cli.cache`; :mod:`~legato.cli.common` holds the
 options and the error reporting they share.
 
@@ -23,7 +24,7 @@ from typing import Annotated
 import typer
 
 from legato import __version__
-from legato.cli import cache, drawing, housekeeping, records, running, timeline
+from legato.cli import cache, drawing, housekeeping, records, running, serving, timeline
 from legato.cli.common import Settings, UsageError, error
 from legato.cli.jsonout import dumps, jsonable
 from legato.cli.options import parse_inputs
@@ -46,6 +47,7 @@ app.command(rich_help_panel=PIPELINES)(running.run)
 app.command("map", rich_help_panel=PIPELINES)(running.map_)
 app.command(rich_help_panel=PIPELINES)(drawing.check)
 app.command(rich_help_panel=PIPELINES)(drawing.graph)
+app.command(rich_help_panel=PIPELINES)(serving.serve)
 app.add_typer(housekeeping.runs, rich_help_panel=RECORDS)  # lists runs; runs rm RUN
 app.command(rich_help_panel=RECORDS)(records.show)
 app.command(rich_help_panel=RECORDS)(timeline.timeline)

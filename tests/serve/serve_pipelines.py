@@ -1,0 +1,143 @@
+"""Pipelines the serve tests serve: typed, uploads, batched, failing, gated.
+
+Gates make the tests deterministic without sleeping: ``GATE`` (a threading.Event) holds the
+in-process gated component until the test opens it, and ``ENTERED`` says a call has started.
+``file_gated`` does the same for a server in a subprocess, with files: it writes
+``$LEGATO_TEST_GATE/entered`` and waits for ``$LEGATO_TEST_GATE/open``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import legato as lg
+
+# -- typed round trip --------------------------------------------------------------------------
+
+
+class Greeting(NamedTuple):
+    total: int
+    shout: str
+
+
+@lg.component(executor="inline")
+def add(a: int, b: int = 2) -> int:
+    return a + b
+
+
+@lg.component(executor="inline")
+def shout(text: str) -> str:
+    return text.upper() + "!"
+
+
+@lg.pipeline
+def greet(a: int, text: str, b: int = 2) -> Greeting:
+    """Adds two numbers and shouts a text."""
+    return Greeting(total=add(a, b), shout=shout(text))
+
+
+@lg.component(executor="inline")
+def scale(values: list[float], factor: float = 1.0) -> list[float]:
+    return [v * factor for v in values]
+
+
+@lg.pipeline
+def scaled(values: list[float], factor: float = 1.0) -> list[float]:
+    return scale(values, factor)
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+
+@lg.component(executor="inline")
+def measure(data: bytes) -> int:
+    return len(data)
+
+
+@lg.component(executor="inline")
+def first_line(path: Path) -> str:
+    return path.read_text().splitlines()[0]
+
+
+@lg.pipeline
+def upload(data: bytes, document: Path, label: str = "x") -> dict[str, object]:
+    return {"size": measure(data), "line": first_line(document), "label": shout(label)}
+
+
+# -- batching ----------------------------------------------------------------------------------
+
+BATCHES: list[int] = []
+
+
+@lg.component(batch=lg.Batch(max_size=8, max_wait_ms=30_000))
+def double(x: list[int]) -> list[int]:
+    BATCHES.append(len(x))
+    return [2 * v for v in x]
+
+
+@lg.pipeline
+def doubled(x: int) -> int:
+    return double(x)
+
+
+# -- failures ----------------------------------------------------------------------------------
+
+
+@lg.component
+def explode(x: int) -> int:
+    raise ValueError(f"cannot take {x}")
+
+
+@lg.pipeline
+def failing(x: int) -> int:
+    return explode(x)
+
+
+# -- gated: holds the only "slot" until the test opens GATE -----------------------------------
+
+GATE = threading.Event()
+ENTERED = threading.Event()
+STARTED: list[int] = []
+
+
+@lg.component(resources={"slot": 1}, cpus=0)
+def hold(x: int) -> int:
+    STARTED.append(x)
+    ENTERED.set()
+    if not GATE.wait(60):
+        raise TimeoutError("the test never opened the gate")
+    return x
+
+
+@lg.pipeline
+def gated(x: int) -> int:
+    return hold(x)
+
+
+def reset_gate() -> None:
+    GATE.clear()
+    ENTERED.clear()
+    STARTED.clear()
+
+
+# -- gated by files, for a server in a subprocess --------------------------------------------
+
+
+@lg.component(cpus=0)
+def wait_for_file(x: int) -> int:
+    where = Path(os.environ["LEGATO_TEST_GATE"])
+    (where / "entered").write_text(str(x))
+    for _ in range(6000):  # at most 60 s: the test opens it long before
+        if (where / "open").exists():
+            return x + 1
+        time.sleep(0.01)
+    raise TimeoutError("the test never opened the gate")
+
+
+@lg.pipeline
+def file_gated(x: int) -> int:
+    return wait_for_file(x)
