@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick      # smaller sizes, a smoke run
     python benchmarks/run.py --only b3,stg-sim --no-peers
     python benchmarks/run.py --only B7             # legato's Ray backend against Ray
+    python benchmarks/run.py --only serving        # B9: HTTP serving, against LitServe, Ray Serve
 
 Prints a Markdown table, writes ``benchmarks/results/latest.json`` and, with ``--readme``, puts
 the table in ``benchmarks/README.md``. Budgets come from DESIGN.md ("Performance budgets").
@@ -28,7 +29,7 @@ import peers  # noqa: E402
 import report  # noqa: E402
 from measure import cpu_busy  # noqa: E402
 from suite import Family, Row, Sample, join  # noqa: E402
-from workloads import batching, memory, on_ray, overhead, packing, process  # noqa: E402
+from workloads import batching, memory, on_ray, overhead, packing, process, serving  # noqa: E402
 
 FAMILIES: dict[str, Callable[..., Family]] = {
     "process": process.family,  # B6 first: a quiet machine for the start-up times
@@ -39,14 +40,17 @@ FAMILIES: dict[str, Callable[..., Family]] = {
     "stg-sim": packing.stg_simulated,
     "stg": packing.stg_real,
     "b7": on_ray.family,  # B7: legato's Ray backend against hand-written Ray
+    "serving": serving.family,  # B9: HTTP serving against LitServe and Ray Serve
 }
+SKIPPED_BY_NO_PEERS = (*report.PEERS, "litserve")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--only", default="", help=f"comma-separated: {', '.join(FAMILIES)}")
-    parser.add_argument("--no-peers", action="store_true", help="skip Dask and Ray")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="skip Dask, Ray (and Ray Serve) and LitServe")
     parser.add_argument("--readme", action="store_true",
                         help="write the table into benchmarks/README.md")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
@@ -64,10 +68,10 @@ def main() -> None:
     for family in families:
         if args.no_peers:
             family.systems = {} if family.on_ray else {
-                k: v for k, v in family.systems.items() if k not in report.PEERS}
+                k: v for k, v in family.systems.items() if k not in SKIPPED_BY_NO_PEERS}
         notes += [n for n in family.notes if n not in notes]
     if args.no_peers:
-        notes.append("dask, ray: skipped (--no-peers)")
+        notes.append("dask, ray, litserve: skipped (--no-peers)")
 
     samples: list[dict[str, Sample]] = [{} for _ in families]
     for family, found in zip(families, samples, strict=True):

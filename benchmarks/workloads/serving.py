@@ -61,6 +61,8 @@ PACED_BUDGET_MS = MAX_WAIT_MS + 2 * 1000 * service_time(MAX_SIZE) + 5.0
 START_TIMEOUT_S = 180.0  # a server that is not answering after this long has failed to start
 STOP_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 60.0
+QUEUE = 4 * CLIENTS  # requests a server holds at once: legato's max_queue, Ray's
+# max_ongoing_requests (LitServe has no limit); above the clients' 64, so none is refused
 
 PATHS = {"legato": "/v1/pipelines/serve", "legato-rec": "/v1/pipelines/serve",
          "litserve": "/predict", "ray": "/", "echo": "/"}
@@ -224,7 +226,7 @@ def _serve_legato(port: int, store: str | None) -> None:
     from workloads.batching import serve as pipeline
 
     options: dict[str, Any] = {} if store is None else {"store": store}
-    app = legato.serve.app(pipeline, **options)
+    app = legato.serve.app(pipeline, max_queue=QUEUE, **options)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -273,7 +275,7 @@ def _serve_ray(port: int) -> None:
     from ray import serve
     from starlette.requests import Request
 
-    @serve.deployment(num_replicas=1, max_ongoing_requests=4 * CLIENTS,
+    @serve.deployment(num_replicas=1, max_ongoing_requests=QUEUE,
                       ray_actor_options={"num_cpus": 0},
                       logging_config={"enable_access_log": False, "log_level": "WARNING"})
     class Model:
