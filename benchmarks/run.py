@@ -43,6 +43,7 @@ FAMILIES: dict[str, Callable[..., Family]] = {
     "serving": serving.family,  # B9: HTTP serving against LitServe and Ray Serve
 }
 SKIPPED_BY_NO_PEERS = (*report.PEERS, "litserve")
+OWN_RAY = frozenset({"serving"})  # families whose Ray peer starts its own cluster (Ray Serve's)
 
 
 def main() -> None:
@@ -74,21 +75,22 @@ def main() -> None:
         notes.append("dask, ray, litserve: skipped (--no-peers)")
 
     samples: list[dict[str, Sample]] = [{} for _ in families]
-    for family, found in zip(families, samples, strict=True):
+    alone = [name in OWN_RAY for name in chosen]
+    for family, found, own in zip(families, samples, alone, strict=True):
         for system, measure in family.systems.items():
-            if system != "ray" and not family.on_ray:
+            if own or (system != "ray" and not family.on_ray):
                 _measure(family, system, measure, found, notes, start)
-    if any("ray" in family.systems or (family.on_ray and family.systems)
-           for family in families):
+    if any(not own and ("ray" in family.systems or (family.on_ray and family.systems))
+           for family, own in zip(families, alone, strict=True)):
         _log(start, "starting Ray's local cluster")
         ray_start = time.perf_counter()
         peers.start_ray()
         notes.append(f"ray: local cluster started once, in {time.perf_counter() - ray_start:.1f}"
                      " s (not counted in any figure)")
         try:
-            for family, found in zip(families, samples, strict=True):
+            for family, found, own in zip(families, samples, alone, strict=True):
                 for system, measure in family.systems.items():
-                    if system == "ray" or family.on_ray:
+                    if not own and (system == "ray" or family.on_ray):
                         _measure(family, system, measure, found, notes, start)
         finally:
             peers.stop_ray()

@@ -220,9 +220,9 @@ def _wait_until_answering(url: str, child: subprocess.Popen[bytes], log: Any) ->
 
 
 def _serve_legato(port: int, store: str | None) -> None:
-    import legato.serve
     import uvicorn
 
+    import legato.serve
     from workloads.batching import serve as pipeline
 
     options: dict[str, Any] = {} if store is None else {"store": store}
@@ -292,10 +292,10 @@ def _serve_ray(port: int) -> None:
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port},
                     logging_config={"enable_access_log": False, "log_level": "WARNING"})
-        serve.run(Model.bind(), name="b9", route_prefix="/")
+        serve.run(Model.bind(), name="b9", route_prefix="/")  # type: ignore[attr-defined]
         stop.wait()
     finally:
-        serve.shutdown()
+        serve.shutdown()  # type: ignore[no-untyped-call]
         ray.shutdown()
 
 
@@ -369,7 +369,7 @@ def family(*, quick: bool) -> Family:
                 "clients, no model): the most it can measure here", "items_per_s", None,
                 lower_is_better=False),
     ]
-    measured: dict[str, tuple[Load, Load] | Exception] = {}
+    measured: dict[str, tuple[Load, Load | None] | Exception] = {}
     peers = [name for name in ("litserve", "ray") if installed(name)]
     notes = [missing_note(name) for name in ("litserve", "ray") if name not in peers]
     if not installed("aiohttp") or not installed("uvicorn"):
@@ -377,7 +377,7 @@ def family(*, quick: bool) -> Family:
                      "(pip install -e '.[serve,bench]')")
         return Family("B9: HTTP serving", rows, {}, notes)
 
-    def measure_all() -> dict[str, tuple[Load, Load] | Exception]:
+    def measure_all() -> dict[str, tuple[Load, Load | None] | Exception]:
         """Every server once, in turn (done once, for whichever system is asked first): the
         closed-loop run, then the paced one at half of legato's items/s. A server that fails
         is noted as its exception; the others are measured still."""
@@ -388,6 +388,8 @@ def family(*, quick: bool) -> Family:
         with tempfile.TemporaryDirectory() as scratch:
             store = f"sqlite:///{scratch}/b9.db"
             for system in ["legato", "legato-rec", *chosen, "echo"]:
+                if system != "legato" and rate is None:  # legato failed: no pace to keep
+                    rate = 0.0
                 try:
                     measured[system] = _measure(system, requests, rate,
                                                 store if system == "legato-rec" else None)
@@ -442,11 +444,13 @@ def family(*, quick: bool) -> Family:
 
 def _measure(system: str, requests: int, rate: float | None,
              store: str | None) -> tuple[Load, Load | None]:
-    """One server: a warm-up, the closed-loop run, and the paced one when a rate is known."""
+    """One server: a warm-up, the closed-loop run, then the paced one at ``rate`` requests a
+    second (None: half of this server's own closed-loop items/s; 0: none)."""
     with running(system, store=store) as url:
         asyncio.run(closed_loop(url, WARMUP))
         burst = asyncio.run(closed_loop(url, requests))
-        paced = None if rate is None else asyncio.run(open_loop(url, requests, rate))
+        pace = burst.per_second / 2 if rate is None else rate
+        paced = asyncio.run(open_loop(url, requests, pace)) if pace > 0 else None
     return burst, paced
 
 
