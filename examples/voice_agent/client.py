@@ -85,7 +85,7 @@ class Summary:
         """The summary, as printed."""
         out = [f"{len(self.ok)}/{self.requests} requests answered in {self.seconds:.1f} s: "
                f"{self.per_second:.1f} requests/s; latency p50 {self.latency_ms(50):.0f} ms, "
-               f"p99 {self.latency_ms(99):.0f} ms"]
+               f"p99 {self.latency_ms(99):.0f} ms, slowest {self.latency_ms(100):.0f} ms"]
         if refused := sum(a.refused for a in self.answers):
             out.append(f"the server refused {refused} uploads at first (429, queue full); "
                        "they were sent again after its Retry-After")

@@ -194,7 +194,7 @@ def serve_and_call(data_dir: Path, out_dir: Path, *, concurrency: int, rounds: i
     console.print(f"service stopped (SIGTERM): exit status {status}")
     if summary is None:
         return 1
-    console.print("\n".join(summary.lines()))
+    print("\n".join(summary.lines()), flush=True)  # plain lines: no wrapping at 80 columns
     (out_dir / "served.json").write_text(json.dumps({
         "url": url, "requests": summary.requests, "answered": len(summary.ok),
         "seconds": summary.seconds, "per_second": summary.per_second,
