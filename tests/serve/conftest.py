@@ -15,8 +15,9 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-import legato as lg  # noqa: E402
 import serve_pipelines  # noqa: E402
+
+import legato as lg  # noqa: E402
 from legato.serve import Service, app, running  # noqa: E402
 
 

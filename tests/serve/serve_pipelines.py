@@ -60,7 +60,8 @@ def measure(data: bytes) -> int:
 
 @lg.component(executor="inline")
 def first_line(path: Path) -> str:
-    return path.read_text().splitlines()[0]
+    lines = path.read_text(errors="replace").splitlines()
+    return lines[0] if lines else ""
 
 
 @lg.pipeline
@@ -141,3 +142,16 @@ def wait_for_file(x: int) -> int:
 @lg.pipeline
 def file_gated(x: int) -> int:
     return wait_for_file(x)
+
+
+# -- load --------------------------------------------------------------------------------------
+
+
+@lg.component(batch=lg.Batch(max_size=32, max_wait_ms=2))
+def echo_many(text: list[str]) -> list[str]:
+    return [t[::-1] for t in text]
+
+
+@lg.pipeline
+def echoed(text: str) -> str:
+    return echo_many(text)

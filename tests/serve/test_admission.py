@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
-
 import serve_pipelines as sp
+
 from conftest import Serving, until
 from legato.serve.admission import Gate, ServiceRate, retry_after
 
@@ -45,15 +45,19 @@ def test_service_rate_counts_completions_in_its_window() -> None:
 def test_gate_refuses_past_max_queue_with_the_queue_ahead() -> None:
     clock = Ticks()
     gate = Gate(2, rate=ServiceRate(clock=clock))
-    assert gate.admit() is None and gate.admit() is None
+    assert gate.admit() is None
+    assert gate.admit() is None
     refusal = gate.admit()
-    assert refusal is not None and refusal.queue_ahead == 2 and refusal.retry_after == 1
+    assert refusal is not None
+    assert refusal.queue_ahead == 2
+    assert refusal.retry_after == 1
     for _ in range(4):  # 4 completions over 2 s: 2 per second
         clock.now += 0.5
         gate.release(completed=True)
         gate.admit()
     refusal = gate.admit()
-    assert refusal is not None and refusal.retry_after == 1  # 2 ahead at 2.67/s
+    assert refusal is not None
+    assert refusal.retry_after == 1
     assert gate.refused == 2
 
 
@@ -156,3 +160,18 @@ def test_priority_header_orders_waiting_requests(serving: Serving, gate: None) -
         assert [f.result().status_code for f in (first, low, high)] == [200] * 3
     assert sp.STARTED == [1, 3, 2]
 
+
+
+def test_retry_after_grows_with_the_queue_ahead_at_the_observed_rate() -> None:
+    clock = Ticks()
+    gate = Gate(10, rate=ServiceRate(clock=clock))
+    for _ in range(10):
+        assert gate.admit() is None
+    for _ in range(5):  # one completion every 0.5 s: 5 in 2 s, 2.5 per second
+        clock.now += 0.5
+        gate.release(completed=True)
+        assert gate.admit() is None
+    refusal = gate.admit()
+    assert refusal is not None
+    assert refusal.queue_ahead == 10
+    assert refusal.retry_after == 4  # ceil(10 / 2.5)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 
-from conftest import Serving
 from serve_pipelines import failing, greet, scaled, upload
+
+from conftest import Serving
 
 
 def test_round_trip_answers_the_named_outputs(serving: Serving) -> None:
@@ -43,7 +44,8 @@ def test_422_names_each_bad_field(serving: Serving) -> None:
     problem = response.json()
     fields = {error["field"] for error in problem["errors"]}
     assert fields == {"a", "text", "extra"}
-    assert "'a'" in problem["detail"] and "'text'" in problem["detail"]
+    assert "'a'" in problem["detail"]
+    assert "'text'" in problem["detail"]
 
 
 def test_a_body_that_is_not_json_is_422(serving: Serving) -> None:

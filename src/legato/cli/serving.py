@@ -56,8 +56,7 @@ def serve(
         "an item (a store URL or path, or 'default').", show_default=False)] = None,
     resources: Resources = None,
 ) -> None:
-    """Serve pipelines over HTTP until SIGTERM (drained, exit 0); see README 'Serving over
-    HTTP'."""
+    """Serve pipelines over HTTP, one typed endpoint each, until SIGTERM (drained, exit 0)."""
     with reporting(ctx):
         try:
             from legato.serve import load_config

@@ -6,9 +6,12 @@ States: ``starting`` (runs being opened; ``/readyz`` 503) -> ``ready`` (requests
 timeout) -> ``stopped`` (each run closed, waited for, cancelled if it still has items past the
 timeout, and its record marked finished).
 
-Warm-up: ready means each pipeline's run is open and its graph checked.
-# NEEDS ENGINE: Engine.warm(graph) -> None (builds every class component's first instance
-# slot), so that ``ready`` also means every model is loaded; wire it in :meth:`Service.start`.
+Warm-up: ready means each pipeline's run is open and its graph checked; when the engine has
+``warm(graph)``, :meth:`Service.start` calls it for each graph before turning ready.
+# NEEDS ENGINE: Engine.warm(graph) -> None: for each class-component node (graph.walk(),
+# node.target an Instance), build its first instance slot on the backend as a first call
+# would, block until built (BuildError if the constructor raises), leave the slot idle and
+# warm. Until it exists, the first request to a model builds it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from legato import engines
 from legato.engine import Engine, Run
 from legato.errors import ConfigError
 from legato.pipeline import Pipeline
@@ -85,6 +89,11 @@ class Service:
                 served.run, served.recording = served.pipeline._open(
                     engine=self.engine, resources=self.options.resources or None,
                     store=store, run_info={"options": {"mode": "serve"}})
+            engine = engines.choose(self.engine, None)
+            warm = getattr(engine, "warm", None)  # the engine hook above, once it exists
+            if warm is not None:
+                for served in self.served.values():
+                    warm(served.pipeline.graph)
         except BaseException as exc:
             self.error = exc
             self.stop()
@@ -106,6 +115,16 @@ class Service:
             if self.state in ("starting", "ready"):
                 self.state = "draining"
         return self._idle.wait(self.options.drain_timeout if timeout is None else timeout)
+
+    def abort(self) -> None:
+        """Stop now (a second SIGTERM): refuse new requests and cancel every in-flight item
+        (their requests get 503)."""
+        with self._lock:
+            if self.state in ("starting", "ready"):
+                self.state = "draining"
+        for served in self.served.values():
+            if served.run is not None:
+                served.run.cancel()
 
     def stop(self) -> None:
         """Close every run, wait for it (cancel what is left past the drain timeout), and close

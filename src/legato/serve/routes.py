@@ -30,6 +30,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from legato.engine import Dropped, ItemHandle
+from legato.errors import RunError
 from legato.serve.lifecycle import Served, Service
 from legato.serve.models import write_temporary
 from legato.serve.problems import MEDIA, Problem, documented, failed, invalid, problem
@@ -156,8 +157,12 @@ def _endpoint(service: Service, served: Served) -> Endpoint:
         service.enter()
         completed = False
         try:
-            assert served.run is not None
-            handle = served.run.submit(inputs, deadline=deadline, priority=priority)
+            try:
+                assert served.run is not None
+                handle = served.run.submit(inputs, deadline=deadline, priority=priority)
+            except RunError:  # closed while this request was read: the service is stopping
+                return problem(503, "Shutting down", "the service is stopping: not taking "
+                               "requests", headers={"Retry-After": "1"})
             if not await _finished_or_gone(request, handle):
                 handle.cancel()
                 service.disconnected += 1

@@ -76,7 +76,8 @@ def serve(*pipelines: Pipeline, engine: Engine | None = None, **options: Any) ->
         nonlocal signals
         signals += 1
         if signals > 1:
-            server.should_exit = True
+            say("second signal: cancelling what is in flight")
+            service.abort()
         stop.set()
 
     def on_hangup(signum: int, frame: FrameType | None) -> None:
