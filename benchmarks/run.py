@@ -38,6 +38,7 @@ from workloads import (  # noqa: E402
     packing,
     process,
     serving,
+    streaming,
 )
 
 FAMILIES: dict[str, Callable[..., Family]] = {
@@ -46,6 +47,7 @@ FAMILIES: dict[str, Callable[..., Family]] = {
     "latency": latency.family,  # B0
     "overhead": overhead.family,  # B1, B2
     "batching": batching.family,  # B4
+    "streaming": streaming.family,  # B5
     "b3": packing.b3,
     "stg-sim": packing.stg_simulated,
     "stg": packing.stg_real,

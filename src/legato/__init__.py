@@ -24,6 +24,7 @@ from legato.errors import (
     LegatoError,
     OutputError,
     Problem,
+    RecordError,
     RunCancelled,
     RunError,
     StoreError,
@@ -33,6 +34,7 @@ from legato.errors import (
 from legato.graph import Graph, Node, Ref
 from legato.options import Batch, Block, Fifo, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
+from legato.streaming import Interrupt, Stream, StreamStats, Tick, replay
 from legato.usage import report_usage
 
 if TYPE_CHECKING:
@@ -69,6 +71,7 @@ __all__ = [
     "GraphError",
     "InputError",
     "Instance",
+    "Interrupt",
     "ItemHandle",
     "LegatoError",
     "ManualClock",
@@ -80,6 +83,7 @@ __all__ = [
     "Port",
     "Problem",
     "RateLimit",
+    "RecordError",
     "Ref",
     "Resources",
     "Retry",
@@ -88,6 +92,9 @@ __all__ = [
     "RunError",
     "RunStats",
     "StoreError",
+    "Stream",
+    "StreamStats",
+    "Tick",
     "TracingError",
     "WorkerDied",
     "__version__",
@@ -96,6 +103,7 @@ __all__ = [
     "loop",
     "map",
     "pipeline",
+    "replay",
     "report_usage",
 ]
 

@@ -5,7 +5,8 @@ Thin over the public API: each command loads a pipeline (:mod:`legato.loader`) a
 Python user would call (``run``, ``map``, ``check``, ``to_mermaid``), or reads the run store
 (:class:`legato.store.Store`). The Typer app is built in :mod:`~legato.cli.commands`, which
 registers the commands by theme, in the order ``legato --help`` lists them:
-:mod:`~legato.cli.running` (run, map, resume), :mod:`~legato.cli.drawing` (check, graph),
+:mod:`~legato.cli.running` (run, map, resume), :mod:`~legato.cli.streaming` (stream,
+replay), :mod:`~legato.cli.drawing` (check, graph),
 :mod:`~legato.cli.serving` (serve), :mod:`~legato.cli.records` (runs, show),
 :mod:`~legato.cli.housekeeping` (runs rm, gc), :mod:`~legato.cli.timeline`,
 :mod:`~legato.cli.cache`; :mod:`~legato.cli.common` holds the options and the error reporting

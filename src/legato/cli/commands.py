@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from legato import __version__
-from legato.cli import cache, drawing, housekeeping, records, running, serving, timeline
+from legato.cli import (
+    cache,
+    drawing,
+    housekeeping,
+    records,
+    running,
+    serving,
+    streaming,
+    timeline,
+)
 from legato.cli.common import Settings
 
 __all__ = ["app"]
@@ -28,6 +37,8 @@ PIPELINES = "Pipelines"
 RECORDS = "Recorded runs"
 app.command(rich_help_panel=PIPELINES)(running.run)
 app.command("map", rich_help_panel=PIPELINES)(running.map_)
+app.command(rich_help_panel=PIPELINES)(streaming.stream)
+app.command(rich_help_panel=PIPELINES)(streaming.replay)
 app.command(rich_help_panel=PIPELINES)(drawing.check)
 app.command(rich_help_panel=PIPELINES)(drawing.graph)
 app.command(rich_help_panel=PIPELINES)(serving.serve)
