@@ -38,8 +38,8 @@ def _control() -> lg.Pipeline:
     return control
 
 
-def _simulated(source: Any, *, record: Path | None = None,
-               events: Events | None = None) -> tuple[dict[int, Any], lg.StreamStats]:
+def _simulated(source: Any, *, record: Path | None = None, events: Events | None = None,
+               window: int = 256) -> tuple[dict[int, Any], lg.StreamStats]:
     clock = SimulatedClock()
     backend = SimulatedBackend(
         clock, duration=lambda call: 0.035 if call.component.name == "plan" else 0.0,
@@ -48,7 +48,7 @@ def _simulated(source: Any, *, record: Path | None = None,
         if events is not None:
             engine.bus.subscribe(events)
         stream = _control().stream(source, engine=engine, record=record, on_drop="keep",
-                                   indexed=True)
+                                   indexed=True, window=window)
         results = dict(stream)
         assert stream.wait(10.0)
         return results, stream.stats()
@@ -63,6 +63,21 @@ def test_a_replay_under_simulated_time_reproduces_the_recorded_outputs(tmp_path:
     assert again == first
     assert again == read_record(path).outputs  # what a team keeps: the record is the oracle
     assert (replayed.drops, replayed.done) == (stats.drops, stats.done)
+
+
+def test_under_simulated_time_a_full_window_makes_ticks_overrun_and_replays_lose_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "control.jsonl"
+    first, stats = _simulated(lg.Tick(100, count=20), record=path, window=1)
+    # one item at a time, each 35 ms: of the ticks due meanwhile, one still on time goes in
+    assert stats.overruns > 0
+    assert stats.items_in + stats.overruns == 20
+    again, replayed = _simulated(lg.Tick(100, count=20), window=1)
+    assert (again, replayed.overruns) == (first, stats.overruns)  # deterministic
+    _, played = _simulated(lg.replay(path), window=1)
+    assert played.items_in == stats.items_in  # a replay sends every item, late if it must
+    assert played.overruns == 0
 
 
 def test_a_replay_keeps_the_original_spacing_scaled_by_speed(tmp_path: Path) -> None:

@@ -3,22 +3,16 @@
 Write each model or process as a typed :func:`component`, wire components into a
 :func:`pipeline` in plain Python, have the whole graph checked, and run it on one item
 (``run``/``arun``) or many (``map``), locally or on a cluster.
+
+The engine's names (``Engine``, ``Run``, ``ItemHandle``, ``Failure``, ``Dropped``, the clocks,
+``RunStats``, the updates) are imported on first use: a process that only defines or unpickles
+components (a worker process, a type checker's import) need not load the engine.
 """
 
+from typing import TYPE_CHECKING
+
 from legato.component import Component, Instance, Port, component
-from legato.constructs import branch, map
-from legato.engine import (
-    Chunk,
-    Dropped,
-    Engine,
-    Failure,
-    ItemHandle,
-    ManualClock,
-    MonotonicClock,
-    NodeDone,
-    Run,
-    RunStats,
-)
+from legato.constructs import branch, loop, map
 from legato.errors import (
     BuildError,
     ComponentError,
@@ -42,6 +36,20 @@ from legato.options import Batch, Block, Fifo, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
 from legato.streaming import Interrupt, Stream, StreamStats, Tick, replay
 from legato.usage import report_usage
+
+if TYPE_CHECKING:
+    from legato.engine import (
+        Chunk,
+        Dropped,
+        Engine,
+        Failure,
+        ItemHandle,
+        ManualClock,
+        MonotonicClock,
+        NodeDone,
+        Run,
+        RunStats,
+    )
 
 __version__ = "0.1.0"
 
@@ -92,8 +100,21 @@ __all__ = [
     "__version__",
     "branch",
     "component",
+    "loop",
     "map",
     "pipeline",
     "replay",
     "report_usage",
 ]
+
+
+_ENGINE_NAMES = frozenset({"Chunk", "Dropped", "Engine", "Failure", "ItemHandle", "ManualClock",
+                           "MonotonicClock", "NodeDone", "Run", "RunStats"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _ENGINE_NAMES:
+        from legato import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'legato' has no attribute {name!r}")

@@ -5,7 +5,6 @@ Pure functions of a :class:`~legato.graph.Graph`; nothing here runs or checks an
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -25,7 +24,16 @@ def _label(node: Node) -> str:
     if node.kind == "branch":
         other = node.orelse.name if node.orelse else "None"
         return f"branch {node.body.name if node.body else ''} / {other}"
+    if node.kind == "loop":
+        return f"loop {node.body.name if node.body else ''}"
     return node.id
+
+
+def _repeat(node: Node) -> str:
+    """What a loop node's edge back to itself says: its bound and its condition."""
+    limit = node.inputs.get("max_iterations")
+    bound = limit.value if isinstance(limit, Const) else "?"
+    return f"again until {node.orelse.name if node.orelse else '?'}, at most {bound}"
 
 
 def to_mermaid(graph: Graph) -> str:
@@ -43,6 +51,8 @@ def to_mermaid(graph: Graph) -> str:
         for port_name, source in node.inputs.items():
             if isinstance(source, Ref):
                 lines.append(f"    {_from(source)} -->|{_esc(port_name)}| {_safe(node.id)}")
+        if node.kind == "loop":
+            lines.append(f"    {_safe(node.id)} -->|{_esc(_repeat(node))}| {_safe(node.id)}")
     for name, source in graph.outputs.items():
         if isinstance(source, Ref):
             lines.append(f"    {_from(source)} --> out_{_safe(name)}")
@@ -71,6 +81,9 @@ def to_dot(graph: Graph) -> str:
         for port_name, source in node.inputs.items():
             if isinstance(source, Ref):
                 lines.append(f'  {_from(source)} -> {_safe(node.id)} [label="{_esc(port_name)}"];')
+        if node.kind == "loop":
+            lines.append(f'  {_safe(node.id)} -> {_safe(node.id)} '
+                         f'[label="{_esc(_repeat(node))}", style=dashed];')
     for name, source in graph.outputs.items():
         if isinstance(source, Ref):
             lines.append(f"  {_from(source)} -> out_{_safe(name)};")
@@ -79,6 +92,8 @@ def to_dot(graph: Graph) -> str:
 
 
 def _source_json(source: Source) -> dict[str, Any]:
+    import json  # here, not at import: only drawing needs it
+
     if isinstance(source, Const):
         try:
             json.dumps(source.value)
@@ -134,4 +149,6 @@ def to_dict(graph: Graph) -> dict[str, Any]:
 
 def to_json(graph: Graph, *, indent: int | None = 2) -> str:
     """``to_dict`` as JSON text."""
+    import json
+
     return json.dumps(to_dict(graph), indent=indent)

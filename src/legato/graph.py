@@ -12,6 +12,9 @@ Three kinds of node:
   lists, one element per input element (fan-out, then fan-in).
 - ``branch``: ``condition`` chooses ``body`` (when true) or ``orelse`` (when false, may be
   absent: then every output is None).
+- ``loop``: ``body`` (a graph) run again and again on a carried state (its ``state`` input,
+  then each round's output), until ``orelse`` (the ``until`` graph) says True of the new state
+  or ``max_iterations`` (a constant input) rounds have run; the output is the last state.
 
 While a pipeline body is traced, :class:`Ref` stands for a value that does not exist yet; using it
 as a Python value raises :class:`TracingError` saying what to use instead.
@@ -19,7 +22,6 @@ as a Python value raises :class:`TracingError` saying what to use instead.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from legato import types as port_types
 from legato.component import Component, Instance, Port, caller_location
 from legato.errors import Problem, TracingError
 
-NodeKind = Literal["call", "map", "branch"]
+NodeKind = Literal["call", "map", "branch", "loop"]
 
 
 class Ref:
@@ -298,6 +300,8 @@ class Graph:
         their values (or type names), components count by their code
         (:mod:`legato.fingerprint`), so the pipeline loaded by path or imported as a module,
         from any directory, has one fingerprint."""
+        import hashlib  # here, not at import: OpenSSL's 3 ms
+
         parts = [self.name, ",".join(port.name for port in self.inputs)]
         for path, node in self.walk():
             target = node.target.fingerprint() if node.target is not None else node.kind

@@ -21,18 +21,19 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from legato import draw, engines
-from legato.check import problems as graph_problems
 from legato.component import TRACER, caller_location
-from legato.engine import Backend, Engine, Failure, OnDrop, OnError, Run
-from legato.engines import default_engine, ray_address, ray_engine
 from legato.errors import GraphError, InputError, Problem, TracingError
 from legato.graph import Graph
 from legato.tracing import trace
 
 if TYPE_CHECKING:
+    from legato.engine import Backend, Engine, Failure, OnDrop, OnError, Run
+    from legato.engines import default_engine, ray_address, ray_engine
     from legato.store.session import CacheArg, Recording, StoreArg
     from legato.streaming import Stream
+
+# The engine, its backends, the check and the drawings are imported when a pipeline is first
+# checked, drawn or run, not by ``import legato`` (defining pipelines stays cheap).
 
 class Pipeline:
     """A traced pipeline: an immutable graph plus the ways to check, draw and run it."""
@@ -65,6 +66,9 @@ class Pipeline:
         self, *, engine: Engine | None = None, resources: Mapping[str, float] | None = None
     ) -> list[Problem]:
         """Everything the check finds, against the engine's backend capacity."""
+        from legato.check import problems as graph_problems
+        from legato.engines import default_engine
+
         chosen = engine or default_engine()
         capacity = chosen.capacity()
         capacity.update(resources or {})
@@ -93,14 +97,20 @@ class Pipeline:
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart."""
+        from legato import draw
+
         return draw.to_mermaid(self.graph)
 
     def to_dot(self) -> str:
         """The graph as Graphviz DOT text."""
+        from legato import draw
+
         return draw.to_dot(self.graph)
 
     def to_json(self) -> str:
         """The graph as JSON (nodes, ports with their types, edges, options)."""
+        from legato import draw
+
         return draw.to_json(self.graph)
 
     # -- running --------------------------------------------------------------------------------
@@ -123,6 +133,8 @@ class Pipeline:
     ) -> tuple[Engine, Run, Recording | None]:
         """Check the graph against the chosen engine, declare the run's resources, set up its
         recording (if it needs a store), start."""
+        from legato import engines
+
         chosen = engines.choose(engine, backend)
         self.check(engine=chosen, resources=resources)
         if resources:
@@ -242,9 +254,35 @@ class Pipeline:
         """An open run of this pipeline: ``run.submit(inputs, deadline=, priority=)`` from any
         thread returns an :class:`~legato.engine.ItemHandle`; ``run.close()`` when no more will
         come. Items of every open run share the engine's warm instances and batches."""
-        _, run, _ = self._start(None, engine=engine, backend=backend, resources=resources,
-                                cache=False, deadline=deadline, priority=priority)
+        run, _ = self._open(deadline=deadline, priority=priority, engine=engine,
+                            backend=backend, resources=resources)
         return run
+
+    def _open(
+        self,
+        *,
+        deadline: float | None = None,
+        priority: int = 0,
+        engine: Engine | None = None,
+        backend: str | Backend | None = None,
+        resources: Mapping[str, float] | None = None,
+        store: StoreArg = None,
+        run_info: Mapping[str, Any] | None = None,
+    ) -> tuple[Run, Recording | None]:
+        """``open``, recorded in ``store`` when one is given (the server's run): the caller
+        closes the recording once the run has finished."""
+        _, run, recording = self._start(None, engine=engine, backend=backend,
+                                        resources=resources, store=store, cache=False,
+                                        run_info=run_info, deadline=deadline, priority=priority)
+        return run, recording
+
+    def serve(self, *, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+        """Serve this pipeline over HTTP until SIGTERM or Ctrl-C (``legato serve``): see
+        :mod:`legato.serve`; ``options`` are :class:`legato.serve.ServeOptions` fields.
+        Needs the ``serve`` extra (``pip install legato[serve]``)."""
+        from legato.serve import serve
+
+        serve(self, host=host, port=port, **options)
 
     def stream(
         self,
@@ -291,13 +329,12 @@ class Pipeline:
                                         resources=resources, store=store, cache=cache,
                                         check_outputs=check_outputs)
         try:
-            handle = run.submit(item, deadline=deadline, priority=priority)
+            handle = run._submit_last(item, deadline=deadline, priority=priority)
         except BaseException:
             run.cancel()
             if recording is not None:
                 recording.close(quiet=True)
             raise
-        run.close()
         return run, recording, handle
 
     def run(
@@ -429,6 +466,22 @@ def pipeline(
         return Pipeline(f, name=name)
 
     return wrap(fn) if fn is not None else wrap
+
+
+_ENGINES = frozenset({"default_engine", "ray_address", "ray_engine"})
+
+
+def __getattr__(name: str) -> Any:
+    """``Failure`` and the engine helpers (``default_engine``...), imported on first use."""
+    if name in _ENGINES:
+        from legato import engines
+
+        return getattr(engines, name)
+    if name == "Failure":
+        from legato.engine import Failure
+
+        return Failure
+    raise AttributeError(f"module 'legato.pipeline' has no attribute {name!r}")
 
 
 __all__ = ["Failure", "Pipeline", "default_engine", "pipeline", "ray_address", "ray_engine"]

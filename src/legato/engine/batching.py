@@ -73,6 +73,8 @@ class Batcher:
             previous = batch.arrival
             batch.arrival = gap if previous == 0.0 else previous + 0.2 * (gap - previous)
         batch.last_arrival = now
+        if batch.tasks and task.frame.item.priority != batch.tasks[0][0].frame.item.priority:
+            batch.mixed = True
         batch.tasks.append((task, kwargs))
         if batch.waiting:
             return  # flushed when an instance frees up (flush_waiting)
@@ -122,20 +124,28 @@ class Batcher:
         batch = self._batches.get(key)
         if batch is None or not batch.tasks:
             return
-        live = [(t, kw) for t, kw in batch.tasks if not t.frame.item.finished]
-        if not live:
-            self._reset(batch, [])
-            return
-        target = live[0][0].node.target
+        queued = batch.tasks
+        target = queued[0][0].node.target
         assert isinstance(target, Component | Instance)
         policy = target.component.options.batch
         assert policy is not None
-        if len(live) > policy.max_size:  # contended: higher priority first, then age
-            live.sort(key=lambda entry: (-entry[0].frame.item.priority, entry[0].frame.item.seq))
-        entries, rest = live[:policy.max_size], live[policy.max_size:]
+        if batch.mixed and len(queued) > policy.max_size:  # higher priority first, then age
+            queued.sort(key=lambda entry: (-entry[0].frame.item.priority,
+                                           entry[0].frame.item.seq))
+        entries, taken = [], 0  # the first max_size live calls; finished items' are dropped
+        for entry in queued:
+            taken += 1
+            if not entry[0].frame.item.finished:
+                entries.append(entry)
+                if len(entries) == policy.max_size:
+                    break
+        rest = queued[taken:]
+        if not entries:
+            self._reset(batch, [])
+            return
         pending = PendingCall([t for t, _ in entries], target, None, [kw for _, kw in entries])
         if not self._start(pending, reason):
-            batch.tasks = live  # keep growing until an instance is free
+            batch.tasks = entries + rest  # keep growing until an instance is free
             batch.waiting = True
             return
         self._reset(batch, rest)
@@ -149,6 +159,8 @@ class Batcher:
         batch.generation += 1
         batch.flush_at = None
         batch.flush_reason = "wait"
+        if not rest:
+            batch.mixed = False
 
 
 def batch_key(target: Component | Instance) -> Hashable:

@@ -34,7 +34,7 @@ class Feeder:
         run = self.run
         while True:
             self.room.acquire()  # room first: nothing is taken from the source too early
-            run._gate.wait()
+            run.wait_for_room()
             if self.stopped:
                 return
             try:
@@ -55,4 +55,4 @@ class Feeder:
     def stop(self) -> None:
         self.stopped = True
         self.room.release()
-        self.run._gate.set()
+        self.run.release_all()

@@ -162,7 +162,7 @@ class Frame:
         self.values: dict[str, dict[str, Any]] = {}
         self.waiting = dict(plan.upstream_count)
         self.remaining = len(plan.graph.nodes)
-        self.fanouts: dict[str, Fanout] | None = None  # its running map and branch nodes
+        self.fanouts: dict[str, Any] | None = None  # its running map, branch and loop nodes
 
 
 class Task:
@@ -196,12 +196,13 @@ class Fanout:
 class PendingBatch:
     """Calls waiting to be sent together to one batched component."""
 
-    __slots__ = ("arrival", "flush_at", "flush_reason", "generation", "last_arrival", "tasks",
-                 "waiting")
+    __slots__ = ("arrival", "flush_at", "flush_reason", "generation", "last_arrival", "mixed",
+                 "tasks", "waiting")
 
     def __init__(self) -> None:
         self.flush_at: float | None = None  # when a timer will flush it (the earliest set)
         self.flush_reason = "wait"
+        self.mixed = False  # its calls' items have different priorities (then they are sorted)
         self.tasks: list[tuple[Task, dict[str, Any]]] = []
         self.generation = 0
         self.waiting = False  # flushed, but no instance was free: keeps growing until one is
@@ -282,11 +283,11 @@ class PendingCall:
     def first(self) -> Task:
         return self.tasks[0] if isinstance(self.tasks, list) else self.tasks
 
-    def priority(self) -> tuple[int, float, int, int]:
-        """Admission order: the item's priority tier, then critical-path rank, then age."""
+    def priority(self) -> tuple[int, int, float, int]:
+        """Admission order: the item's priority tier, then its age, then critical-path rank."""
         task = self.first()
         item = task.frame.item
-        return (-item.priority, -task.frame.plan.rank[task.node.id], item.seq, self.seq)
+        return (-item.priority, item.seq, -task.frame.plan.rank[task.node.id], self.seq)
 
     def finished(self) -> bool:
         if isinstance(self.tasks, list):

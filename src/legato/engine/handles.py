@@ -8,8 +8,9 @@ onto the awaiting loop with ``call_soon_threadsafe``.
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import threading
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -192,11 +193,8 @@ class ItemHandle:
 
             loop = asyncio.get_running_loop()
             waiter: asyncio.Future[None] = loop.create_future()
-
-            def wake(_: ItemHandle) -> None:
-                loop.call_soon_threadsafe(_set_done, waiter)
-
-            self.add_done_callback(wake)
+            wakes = _wakes_of(loop)
+            self.add_done_callback(lambda _: wakes.add(waiter))
             try:
                 yield from waiter.__await__()
             except asyncio.CancelledError:
@@ -230,6 +228,8 @@ class ItemHandle:
                 try:
                     callback(self)
                 except Exception:  # a callback's bug never stops the engine
+                    import logging
+
                     logging.getLogger("legato").exception(
                         "a done-callback of item %s raised", self.index)
 
@@ -244,6 +244,41 @@ class ItemHandle:
 _CALLBACKS = threading.Lock()  # registering a callback vs finishing: one or the other first
 
 
-def _set_done(waiter: Any) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+class _Wakes:
+    """The awaiting of one asyncio loop: handles that finish on the engine's thread queue their
+    waiters here, and the loop is woken once for all that finished meanwhile (one
+    ``call_soon_threadsafe``, a system call, per batch of results rather than per result)."""
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.ready: list[Any] = []
+        self.lock = threading.Lock()
+        self.scheduled = False
+
+    def add(self, waiter: Any) -> None:
+        with self.lock:
+            self.ready.append(waiter)
+            if self.scheduled:
+                return
+            self.scheduled = True
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody awaits any more
+            self.loop.call_soon_threadsafe(self.drain)
+
+    def drain(self) -> None:
+        with self.lock:
+            ready, self.ready = self.ready, []
+            self.scheduled = False
+        for waiter in ready:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+_LOOPS: weakref.WeakKeyDictionary[Any, _Wakes] = weakref.WeakKeyDictionary()
+
+
+def _wakes_of(loop: Any) -> _Wakes:
+    wakes = _LOOPS.get(loop)
+    if wakes is None:
+        with _CALLBACKS:
+            wakes = _LOOPS.setdefault(loop, _Wakes(loop))
+    return wakes

@@ -15,9 +15,10 @@ caller's side (submission index, the closed flag) is guarded by a lock.
 from __future__ import annotations
 
 import functools
+import itertools
+import os
 import queue
 import threading
-import uuid
 from collections import deque
 from collections.abc import Generator, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,6 +47,17 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
     values.sort()
     last = len(values) - 1
     return values[last // 2], values[min(last, round(0.99 * last))]
+
+
+_PROCESS = os.urandom(4).hex()  # ids of this process's runs: its random prefix, then a count
+_RUNS = itertools.count()
+
+
+def new_run_id() -> str:
+    """A run id unique across processes and stores: 8 random hex digits drawn once per
+    process, then this process's run count (4 hex digits, more past 65,535 runs). One
+    ``urandom`` per process: a served request is a run, and ``uuid4`` costs a system call."""
+    return f"{_PROCESS}{next(_RUNS):04x}"
 
 
 def check_deadline(deadline: float | None) -> float | None:
@@ -89,7 +101,7 @@ class Run:
             raise ConfigError(f"on_error must be 'raise', 'skip' or 'collect', got {on_error!r}")
         if on_drop not in ("skip", "keep"):
             raise ConfigError(f"on_drop must be 'skip' or 'keep', got {on_drop!r}")
-        self.id = run_id or uuid.uuid4().hex[:12]
+        self.id = run_id or new_run_id()
         self.graph = graph
         self.window = window
         self.ordered = ordered
@@ -125,12 +137,11 @@ class Run:
         self._cancelled = False
         self._fatal: BaseException | None = None
         self._out: queue.SimpleQueue[Any] | None = None
-        self._finished = threading.Event()
-        self._gate = threading.Event()  # cleared while a Block(n) queue of this run is full
-        self._gate.set()
+        self._finished: threading.Event | None = None  # made by the first wait()
+        self._gate: threading.Event | None = None  # cleared while a Block(n) queue is full
         self._holds = 0
+        self._opened = False  # RunStarted goes with the first message to the loop
         scheduler.ensure_started()
-        scheduler.post(functools.partial(scheduler.open_run, self))
 
     # -- submitting (any thread) ------------------------------------------------------------
 
@@ -149,7 +160,28 @@ class Run:
         if updates:
             assert item.handle is not None
             item.updates = item.handle.updates = Updates()
-        self._s.post(functools.partial(self._s.add_item, self, item))
+        self._send(functools.partial(self._s.add_item, self, item))
+        assert item.handle is not None
+        return item.handle
+
+    def _send(self, message: Any) -> None:
+        """Post ``message`` to the loop, after the run's opening if this is its first (under
+        the lock: messages from several threads reach the loop in the order they were sent)."""
+        with self._lock:
+            if not self._opened:
+                self._opened = True
+                message = functools.partial(_opening, self._s, self, message)
+            self._s.post(message)
+
+    def _submit_last(self, inputs: Mapping[str, Any], *, deadline: float | None,
+                     priority: int | None) -> ItemHandle:
+        """Submit one item and close the run, in one message (``pipeline.run``/``arun``)."""
+        check_deadline(deadline)
+        check_priority(priority)
+        item = self._item(inputs, deadline, priority, None)
+        with self._lock:
+            self._closed = True
+        self._send(functools.partial(_add_last, self._s, self, item))
         assert item.handle is not None
         return item.handle
 
@@ -157,7 +189,7 @@ class Run:
         """Submit several items in one message to the loop (with the run's defaults)."""
         items = [self._item(raw, None, None, None) for raw in inputs]
         if items:
-            self._s.post(functools.partial(_add_items, self._s, self, items))
+            self._send(functools.partial(_add_items, self._s, self, items))
         return [item.handle for item in items]
 
     def _item(self, inputs: Any, deadline: float | None, priority: int | None,
@@ -182,14 +214,14 @@ class Run:
             if self._closed:
                 return
             self._closed = True
-        self._s.post(self._closing_now)
+        self._send(self._closing_now)
 
     def cancel(self) -> None:
         """Stop the run from any thread: every open item ends with ``RunCancelled``."""
         self._cancelled = True
         with self._lock:
             self._closed = True
-        self._s.post(functools.partial(
+        self._send(functools.partial(
             self._s.abort_run, self,
             RunCancelled(f"run {self.id} of '{self.graph.name}' was cancelled"),
             status="cancelled"))
@@ -198,15 +230,26 @@ class Run:
         """End every open item now (each as ``Dropped(reason="interrupted")``, its calls
         withdrawn, in flight ones cancelled where they can be); the run stays open for the
         items that come next: a user barging in on a voice agent."""
-        self._s.post(functools.partial(self._s.interrupt_run, self))
+        self._send(functools.partial(self._s.interrupt_run, self))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run has finished (closed and every item ended); False on timeout."""
-        return self._finished.wait(timeout)
+        if self._ended:
+            return True
+        with self._lock:
+            if self._finished is None:
+                self._finished = threading.Event()
+        return self._ended or self._finished.wait(timeout)
+
+    def wait_for_room(self, timeout: float | None = None) -> bool:
+        """Block while a ``Block(n)`` queue of this run is full (a source feeding the run calls
+        this before pulling its next item); False on timeout."""
+        gate = self._gate
+        return gate is None or gate.wait(timeout)
 
     @property
     def finished(self) -> bool:
-        return self._finished.is_set()
+        return self._ended
 
     def stats(self) -> RunStats:
         """A snapshot: items done, failed and dropped, calls running and queued, drops per
@@ -220,7 +263,7 @@ class Run:
                         submitted=self._next)
 
     def _cancel_item(self, index: int) -> None:
-        self._s.post(functools.partial(self._s.cancel_item, self, index))
+        self._send(functools.partial(self._s.cancel_item, self, index))
 
     # -- the loop's side (called on its thread) -----------------------------------------------
 
@@ -314,19 +357,35 @@ class Run:
             self.bus.publish(RunFinished(run=self.id, status=status, time=self.clock.now(),
                                          done=self._done, failed=self._failed))
         self._s.end_run(self)
-        self._gate.set()
-        self._finished.set()
+        if self._gate is not None:
+            self._gate.set()
+        with self._lock:
+            finished = self._finished
+        if finished is not None:
+            finished.set()
         if self._out is not None:
             self._out.put(_END)
 
     def hold(self) -> None:
         """A Block(n) queue is full: take no new items from this run's source."""
         self._holds += 1
+        if self._gate is None:
+            self._gate = threading.Event()
         self._gate.clear()
 
     def release(self) -> None:
         self._holds = max(0, self._holds - 1)
-        if self._holds == 0:
+        if self._holds == 0 and self._gate is not None:
+            self._gate.set()
+
+    def has_room(self) -> bool:
+        """False while a ``Block(n)`` queue of this run is full (its source should wait)."""
+        gate = self._gate
+        return gate is None or gate.is_set()
+
+    def release_all(self) -> None:
+        """Let a waiting source go (the run is ending)."""
+        if self._gate is not None:
             self._gate.set()
 
     def fail(self, error: BaseException) -> None:
@@ -364,7 +423,7 @@ class Run:
                     chunk: list[Mapping[str, Any]] = []
                     room = self.window - (self._next - handed)
                     while room > 0 and len(chunk) < _CHUNK:
-                        if chunk and not self._gate.is_set():
+                        if chunk and self._gate is not None and not self._gate.is_set():
                             break
                         try:
                             chunk.append(next(source))
@@ -405,13 +464,13 @@ class Run:
         finally:
             if feeder is not None:
                 feeder.stop()
-            if not self._finished.is_set():
+            if not self._ended:
                 self._cancelled = self._cancelled or status in ("cancelled", "interrupted")
-                self._s.post(functools.partial(
+                self._send(functools.partial(
                     self._s.abort_run, self,
                     RunCancelled(f"run {self.id} of '{self.graph.name}' was stopped"),
                     status=status))
-                self._finished.wait(30.0)
+                self.wait(30.0)
 
     def _emit(self, handle: ItemHandle) -> Generator[Any, None, None]:
         error = handle.exception()
@@ -425,6 +484,16 @@ class Run:
         if isinstance(result, Dropped) and self.on_drop == "skip":
             return
         yield (handle.index, result) if self.indexed else result
+
+
+def _opening(scheduler: Scheduler, run: Run, then: Any) -> None:
+    scheduler.open_run(run)
+    then()
+
+
+def _add_last(scheduler: Scheduler, run: Run, item: Item) -> None:
+    scheduler.add_item(run, item)
+    run._closing_now()
 
 
 def _add_items(scheduler: Scheduler, run: Run, items: list[Item]) -> None:

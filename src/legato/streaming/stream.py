@@ -11,7 +11,8 @@ ticks it could not emit on time as overruns.
 Where the pump runs: on a thread of its own, which waits on the engine's clock for a timed
 item's time. Under a clock that books events (``SimulatedClock.call_at``), a timed source is
 pumped by the clock's events instead, on the engine's loop: each item is submitted at exactly
-its simulated time, so a replay under simulated time is deterministic.
+its simulated time (or, without room for it, when the next item ends), so a replay under
+simulated time is deterministic.
 
 Results are handed to the reader as items finish (not in source order): a dropped item is
 left out (``on_drop="skip"``) or read as its :class:`~legato.engine.Dropped` marker
@@ -105,6 +106,7 @@ class Stream:
         self._stopped = False
         self._error: BaseException | None = None
         self._schedule: Schedule | None = None
+        self._held: Schedule | None = None  # an event-pumped item waiting for room
         self._reading: Iterator[Any] | None = None
         self._ended = threading.Event()
         self.started = self.clock.now()
@@ -148,7 +150,7 @@ class Stream:
         """Wait for room in the window and for every ``block`` queue to have room; False once
         the stream is stopped."""
         self._room.acquire()
-        self.run._gate.wait()
+        self.run.wait_for_room()
         return not self._stopped
 
     async def _pump_async(self, source: AsyncIterable[Any]) -> None:
@@ -187,19 +189,25 @@ class Stream:
         self.run._s.wake()  # the loop looks again: it may be idle with nothing booked
 
     def _step(self, schedule: Schedule) -> None:
-        """A booked item is due (on the engine's loop, at exactly its time)."""
+        """A booked item is due (on the engine's loop, at exactly its time). Without room for
+        it, the step waits for the next item to end (``_finished`` takes it again): a tick that
+        is late by then is an overrun, a replayed item goes in late."""
         now = self.clock.now()
         if self._stopped:
             self.run.close()
             return
-        if self._room.acquire(blocking=False) and self.run._gate.is_set():
-            item = schedule.take(now)
-            if item is not None:
-                self._feed(item.inputs, item.at)
-            else:
-                self._room.release()
-        else:  # no room: the item could not go out on time
-            schedule.take(now + float("inf"))
+        if not self._room.acquire(blocking=False):
+            self._held = schedule
+            return
+        if not self.run.has_room():
+            self._room.release()
+            self._held = schedule
+            return
+        item = schedule.take(now)
+        if item is not None:
+            self._feed(item.inputs, item.at)
+        else:
+            self._room.release()
         self._book(schedule, now)
 
     def _feed(self, raw: Any, at: float | None) -> None:
@@ -228,6 +236,9 @@ class Stream:
     def _finished(self, handle: ItemHandle) -> None:
         """An item ended (on the engine's thread): room for the next, its result to the reader."""
         self._room.release()
+        held, self._held = self._held, None
+        if held is not None:  # an event-pumped item waited for room: on this loop, now
+            self._step(held)
         for observer in self._observers:
             observer.finished(handle)
         self._results.push(handle)
@@ -326,7 +337,7 @@ class Stream:
             return
         self._stopped = True
         self._room.release()
-        self.run._gate.set()
+        self.run.release_all()
         self.run.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -1,0 +1,184 @@
+"""The ASGI app: :func:`app` builds a FastAPI application serving pipelines.
+
+Around the routes (:mod:`legato.serve.routes`) sits one plain ASGI middleware, :class:`Front`:
+it gives every response an ``X-Request-Id`` (the client's, when it sent a sane one) and checks
+the bearer key of every request except the probes (and the docs and metrics, with
+``open_docs``). The app's lifespan opens the pipelines' runs in a thread (``/healthz`` answers
+at once; ``/readyz`` turns 200 when they are open) and closes them, drained, at shutdown.
+Mounted inside another app, that app must run this one's lifespan (or call
+``app.state.service.start()`` and ``stop()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from legato import __version__
+from legato.engine import Engine
+from legato.pipeline import Pipeline
+from legato.serve.auth import Keys
+from legato.serve.config import ServeOptions
+from legato.serve.lifecycle import Service
+from legato.serve.models import upload_schema
+from legato.serve.problems import failed, invalid, problem
+from legato.serve.routes import pipeline_routes, probe_routes
+from legato.serve.streaming import stream_routes
+
+log = logging.getLogger("legato.serve")
+
+PROBES = frozenset({"/healthz", "/readyz"})
+DOCS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/metrics"})
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def app(*pipelines: Pipeline, engine: Engine | None = None, keys: Keys | None = None,
+        **options: Any) -> FastAPI:
+    """A FastAPI (ASGI) app serving ``pipelines``: ``options`` are
+    :class:`~legato.serve.config.ServeOptions` fields (``max_queue``, ``max_timeout``,
+    ``api_keys``, ``store``...); ``engine``: the engine the runs use (default: the process's).
+    ``app.state.service`` is the :class:`~legato.serve.lifecycle.Service`."""
+    settings = ServeOptions(**options)
+    service = Service(pipelines, settings, engine=engine)
+    keys = keys if keys is not None else Keys(settings.api_keys, file=settings.api_key_file)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        starting = asyncio.ensure_future(asyncio.to_thread(_start, service))
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(service.drain)
+            await asyncio.to_thread(service.stop)
+            await starting
+
+    names = ", ".join(p.name for p in pipelines)
+    api = ServedAPI(title=f"legato: {names}", version=__version__, lifespan=lifespan,
+                  description="Pipelines served by legato: one typed endpoint each.")
+    api.state.service = service
+    api.state.keys = keys
+    api.include_router(pipeline_routes(service))
+    api.include_router(stream_routes(service))
+    api.include_router(probe_routes(service))
+
+    async def validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return invalid(exc.errors())
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return problem(exc.status_code, _reason(exc.status_code), str(exc.detail),
+                       headers=exc.headers)
+
+    async def crashed(request: Request, exc: Exception) -> Response:
+        log.exception("a request to %s raised", request.url.path, exc_info=exc)
+        return failed(exc, debug=settings.debug)
+
+    api.add_exception_handler(Exception, crashed)
+    api.add_exception_handler(RequestValidationError, validation)
+    api.add_exception_handler(HTTPException, http_error)
+    api.openapi = lambda: _openapi(api, service)  # type: ignore[method-assign]
+    api.front = Front(FastAPI.__call__.__get__(api), keys=keys,
+                      open_paths=PROBES | DOCS if settings.open_docs else PROBES)
+    return api
+
+
+def _start(service: Service) -> None:
+    try:
+        service.start()
+    except BaseException as exc:
+        log.error("the service failed to start: %s: %s", type(exc).__name__, exc)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _openapi(api: FastAPI, service: Service) -> dict[str, Any]:
+    """FastAPI's schema, with each pipeline's request models (and their definitions) added."""
+    if api.openapi_schema is not None:
+        return api.openapi_schema
+    schema = get_openapi(title=api.title, version=api.version, description=api.description,
+                         routes=api.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for served in service.served.values():
+        model = served.ports.inputs
+        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(body.pop("$defs", {}))
+        components[model.__name__] = body
+        if served.ports.files:
+            components[f"{model.__name__}Upload"] = upload_schema(model, served.ports.files)
+    api.openapi_schema = schema
+    return schema
+
+
+class ServedAPI(FastAPI):
+    """FastAPI, with :class:`Front` around everything (its error responses included)."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+
+class Front:
+    """Request ids and bearer-key auth, as plain ASGI (no body buffering, no extra task)."""
+
+    def __init__(self, app: ASGIApp, *, keys: Keys, open_paths: frozenset[str]) -> None:
+        self.app = app
+        self.keys = keys
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value
+        if request_id is None or not _REQUEST_ID.fullmatch(request_id):
+            request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        tag = (b"x-request-id", request_id.encode("latin-1"))
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), tag]
+            await send(message)
+
+        if (self.keys.required and scope["path"] not in self.open_paths
+                and not self.keys.accepts(authorization)):
+            refused = problem(401, "Unauthorized", "send a valid API key: "
+                              "'Authorization: Bearer KEY'",
+                              headers={"WWW-Authenticate": "Bearer"}, request_id=request_id)
+            await refused(scope, receive, tagged)
+            return
+        await self.app(scope, receive, tagged)
+
+
+__all__ = ["DOCS", "PROBES", "Front", "ServedAPI", "app"]
