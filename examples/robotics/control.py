@@ -14,7 +14,6 @@ in the state order ``(x, theta, x_dot, theta_dot)``:
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +103,7 @@ class KalmanFilter:
         self.state: np.ndarray | None = None
         self.cov = np.diag([noise.x**2, noise.theta**2, 0.5, 0.5])
         self.time = 0.0
+        self._transitions: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def update(self, reading: Reading) -> Estimate:
         """Predict from the last reading to this one under the force applied meanwhile, then
@@ -127,9 +127,11 @@ class KalmanFilter:
         return Estimate(tick=reading.tick, time=reading.time, x=x, theta=theta, x_dot=x_dot,
                         theta_dot=theta_dot, theta_std=float(np.sqrt(self.cov[1, 1])))
 
-    @functools.lru_cache(maxsize=256)  # noqa: B019  # one filter per stream, few distinct dts
     def _transition(self, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(Ad, Bd, Qd)`` over ``dt`` (rounded to 0.1 ms, so the cache stays small)."""
+        """``(Ad, Bd, Qd)`` over ``dt`` (rounded to 0.1 ms by the caller: a loop sees few
+        distinct intervals, each computed once)."""
+        if dt in self._transitions:
+            return self._transitions[dt]
         ad, bd = discretize(self.a, self.b, dt)
         # White acceleration noise over dt: the velocities gain var*dt, the positions
         # var*dt^3/3, correlated by var*dt^2/2.
@@ -138,4 +140,6 @@ class KalmanFilter:
             noise[position, position] = var * dt**3 / 3
             noise[position, velocity] = noise[velocity, position] = var * dt**2 / 2
             noise[velocity, velocity] = var * dt
+        if len(self._transitions) < 1024:
+            self._transitions[dt] = (ad, bd, noise)
         return ad, bd, noise
