@@ -199,3 +199,30 @@ def test_a_stream_recorded_in_the_store_keeps_its_counters(
     assert (kept["items_in"], kept["done"], kept["dropped"]) == (3, 3, 0)
     assert set(kept["latency"]) == {"sense"}
     assert run.status == "ok"
+
+
+def test_a_long_stream_in_the_store_keeps_a_bounded_sample_of_rows_and_every_failure(
+    tmp_path: Path, engine: lg.Engine
+) -> None:
+    @lg.component(executor="inline")
+    def check(x: int) -> int:
+        if x % 10 == 7:
+            raise ValueError(f"bad reading {x}")
+        return x
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return check(x)
+
+    url = tmp_path / "runs.db"
+    stream = p.stream(range(40), engine=engine, store=url, sample=5, on_error="skip")
+    assert len(list(stream)) == 36
+    assert stream.wait(10.0)
+    with Store.open(url) as store:
+        items = list(store.items(stream.run.id))
+        run = store.run(stream.run.id)
+    ok = sorted(i.index for i in items if i.status == "ok")
+    failed = sorted(i.index for i in items if i.status == "failed")
+    assert ok == [0, 1, 2, 3, 4]  # the sample: the first 5 items' rows
+    assert failed == [7, 17, 27, 37]  # every failure, wherever it falls
+    assert (run.options["stream"]["done"], run.options["stream"]["failed"]) == (36, 4)

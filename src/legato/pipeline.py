@@ -129,6 +129,7 @@ class Pipeline:
         run_info: Mapping[str, Any] | None = None,
         retry_failed: bool = False,
         allow_changed_inputs: bool = False,
+        sample: int | None = None,
         **options: Any,
     ) -> tuple[Engine, Run, Recording | None]:
         """Check the graph against the chosen engine, declare the run's resources, set up its
@@ -142,7 +143,7 @@ class Pipeline:
         recording = engines.recording_for(
             self.graph, chosen, caches=self._caches(), store=store, cache=cache, resume=resume,
             run_id=run_id, run_info=run_info, retry_failed=retry_failed,
-            allow_changed_inputs=allow_changed_inputs)
+            allow_changed_inputs=allow_changed_inputs, sample=sample)
         if recording is not None:
             run_id = recording.run_id
             if items is not None:  # each item's input digest recorded (and checked)
@@ -299,19 +300,22 @@ class Pipeline:
         backend: str | Backend | None = None,
         resources: Mapping[str, float] | None = None,
         store: StoreArg = None,
+        sample: int = 1000,
     ) -> Stream:
         """Run the pipeline on an endless ``source`` (an iterable, an async iterable,
         ``lg.Tick(hz)`` or ``lg.replay(path)``); iterate the :class:`~legato.streaming.Stream`
         for results as they finish (``async for`` too). At most ``window`` items in flight;
         ``deadline``, ``priority``, ``on_drop``, ``on_error``, ``indexed``, ``store``: as for
-        :meth:`map`;
-        ``record``: a file where every source item and result is written, for
-        :func:`~legato.streaming.replay`. See :mod:`legato.streaming`."""
+        :meth:`map`; with ``store``, the stream's counters (drops, misses, latency per stage)
+        are recorded with the run, and the rows of its first ``sample`` items (every failure
+        too), not a row per tick of an endless stream. ``record``: a file where every source
+        item and result is written, for :func:`~legato.streaming.replay`. See
+        :mod:`legato.streaming`."""
         from legato.streaming.run import open_stream
 
         _, run, recording = self._start(None, engine=engine, backend=backend,
                                         resources=resources, store=store, cache=False,
-                                        deadline=deadline, priority=priority)
+                                        deadline=deadline, priority=priority, sample=sample)
         return open_stream(run, source, window=window, on_drop=on_drop, on_error=on_error,
                            indexed=indexed, record=record, recording=recording)
 

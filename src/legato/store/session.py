@@ -148,13 +148,15 @@ def record(
     digest: Callable[[Any], str | None] = fingerprint,
     retry_failed: bool = False,
     allow_changed_inputs: bool = False,
+    sample: int | None = None,
 ) -> Recording | None:
     """Start recording a run of ``graph`` (None when the run needs no store); see the module
     docstring. ``store``: a Store, a URL or path, True for the default store, None for the
     default store only if the run resumes or caches, False for none. ``digest``: the
     backend's fingerprint of a value (for cache keys). ``retry_failed``: a resumed run may be
     of changed code, the same wiring (see :meth:`Store.resume`); ``allow_changed_inputs``: a
-    resumed run's changed items are computed again instead of refused."""
+    resumed run's changed items are computed again instead of refused. ``sample``: record the
+    rows of the first ``sample`` items only (and every failure): a long stream."""
     if (retry_failed or allow_changed_inputs) and resume is None:
         raise ConfigError("retry_failed= and allow_changed_inputs= apply to a resumed run; "
                           "pass resume=RUN with them")
@@ -193,7 +195,8 @@ def record(
             memo = StoreMemo(opened, cache_all=cache == "all", caching=cache is not False,
                              resumed=resumed, digest=digest)
         recorder = Recorder(opened, run_id,
-                            cache_names=memo.cache_names if memo is not None else None)
+                            cache_names=memo.cache_names if memo is not None else None,
+                            sample=sample)
         if resumed is not None and resumed.finished:
             recorder.restore(resumed.run)  # a finished run's record stays as it is
         recorder.attach(bus)

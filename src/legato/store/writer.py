@@ -85,9 +85,10 @@ class Recorder:
     """Records the run ``run_id`` into ``store`` (see the module docstring)."""
 
     def __init__(self, store: Store, run_id: str, *, cache_names: dict[str, str] | None = None,
-                 interval: float = 0.1, batch: int = 5_000) -> None:
+                 interval: float = 0.1, batch: int = 5_000, sample: int | None = None) -> None:
         self.store = store
         self.run_id = run_id
+        self.sample = sample  # record the rows of the first ``sample`` items, and failures
         self.interval = interval
         self.batch = batch
         self.error: StoreError | None = None
@@ -133,6 +134,11 @@ class Recorder:
         if (event.__class__ in _UNRECORDED or event.run != self.run_id  # type: ignore[union-attr]
                 or self.error is not None):
             return
+        sample = self.sample
+        if sample is not None and getattr(event, "item", -1) >= sample and not (
+                event.__class__ is NodeFailed
+                or (event.__class__ is ItemFinished and not event.ok)):
+            return  # a long stream: aggregates and a bounded sample, not a row per tick
         events = self._events
         events.append(event)
         if len(events) >= self.batch:
