@@ -34,7 +34,6 @@ from legato.errors import (
 from legato.graph import Graph, Node, Ref
 from legato.options import Batch, Block, Fifo, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
-from legato.streaming import Interrupt, Stream, StreamStats, Tick, replay
 from legato.usage import report_usage
 
 if TYPE_CHECKING:
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
         Run,
         RunStats,
     )
+    from legato.streaming import Interrupt, Stream, StreamStats, Tick, replay
 
 __version__ = "0.1.0"
 
@@ -112,9 +112,16 @@ _ENGINE_NAMES = frozenset({"Chunk", "Dropped", "Engine", "Failure", "ItemHandle"
                            "MonotonicClock", "NodeDone", "Run", "RunStats"})
 
 
+_STREAM_NAMES = frozenset({"Interrupt", "Stream", "StreamStats", "Tick", "replay"})
+
+
 def __getattr__(name: str) -> object:
     if name in _ENGINE_NAMES:
         from legato import engine
 
         return getattr(engine, name)
+    if name in _STREAM_NAMES:
+        from legato import streaming
+
+        return getattr(streaming, name)
     raise AttributeError(f"module 'legato' has no attribute {name!r}")
