@@ -6,7 +6,7 @@ Write each model or process as a typed :func:`component`, wire components into a
 """
 
 from legato.component import Component, Instance, Port, component
-from legato.constructs import branch, map
+from legato.constructs import branch, loop, map
 from legato.engine import (
     Chunk,
     Dropped,
@@ -85,6 +85,7 @@ __all__ = [
     "__version__",
     "branch",
     "component",
+    "loop",
     "map",
     "pipeline",
     "report_usage",

@@ -1,10 +1,13 @@
-"""``legato.map`` and ``legato.branch``: the constructs whose nodes hold sub-graphs.
+"""``legato.map``, ``legato.branch`` and ``legato.loop``: the constructs whose nodes hold
+sub-graphs.
 
 Inside a pipeline body, ``legato.map(target, items, ...)`` adds one ``map`` node that runs
 ``target``'s graph (a component's one-node graph, or a pipeline's) once per element of a list
 known only at run time, and gathers each output into a list; ``legato.branch(condition,
 if_true, if_false, ...)`` adds one ``branch`` node that runs one of two graphs, chosen by a
-value known only at run time. Both are built on the active tracer
+value known only at run time; ``legato.loop(body, state, until=, max_iterations=)`` adds one
+``loop`` node that runs ``body``'s graph on a carried state, round after round, until
+``until``'s graph says True or the bound is reached. All are built on the active tracer
 (:class:`~legato.tracing.Builder`); outside a pipeline body they raise a TracingError.
 """
 
@@ -12,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from legato import types as port_types
 from legato.component import TRACER, Port, caller_location
 from legato.errors import Problem, TracingError
-from legato.graph import Graph, Node, Source
+from legato.graph import Const, Graph, Node, Source
 from legato.sources import bind, source_of
 from legato.tracing import Builder, Target, graph_of
 
@@ -108,6 +112,64 @@ def branch_node(
     return builder.add(node)
 
 
+def loop_node(builder: Builder, body: Any, state: Any, until: Any, max_iterations: Any,
+              kwargs: dict[str, Any]) -> Any:
+    """Add a ``loop`` node to ``builder``: ``body``'s graph run on the carried state (its first
+    input; its other inputs bound from ``kwargs``, the same each round) until ``until``'s graph
+    says True of the new state, at most ``max_iterations`` rounds. The body must give one
+    output, of the state's type (the check says so, with the file:line, when it does not)."""
+    location = caller_location()
+    graph, condition = graph_of(body), graph_of(until)
+    problems: list[Problem] = []
+    if (isinstance(max_iterations, bool) or not isinstance(max_iterations, int)
+            or max_iterations < 1):
+        problems.append(Problem(f"legato.loop: max_iterations must be an int >= 1, got "
+                                f"{max_iterations!r}", location=location))
+    if not graph.inputs or len(graph.outputs) != 1:
+        raise TracingError(f"legato.loop: '{graph.name}' must take the state as its first input "
+                           f"and give one output, the new state (it takes "
+                           f"{len(graph.inputs)} and gives {len(graph.outputs)})",
+                           location=location)
+    first, rest = graph.inputs[0], graph.inputs[1:]
+    (name, out), = graph.outputs.items()
+    carried = annotation_of(graph, out)
+    if not (port_types.compatible(carried, first.annotation)
+            and port_types.compatible(first.annotation, carried)):
+        problems.append(Problem(
+            f"legato.loop: '{graph.name}' must give back the state's type: it takes "
+            f"'{first}' but gives {port_types.name(carried)}; the carried state must be the "
+            "same type in and out", location=location))
+    if not condition.inputs or len(condition.outputs) != 1:
+        raise TracingError(f"legato.loop: until= '{condition.name}' must take the state and "
+                           "give one output, a bool", location=location)
+    (_, said), = condition.outputs.items()
+    if not port_types.compatible(annotation_of(condition, said), bool):
+        problems.append(Problem(
+            f"legato.loop: until= '{condition.name}' must give a bool, it gives "
+            f"{port_types.name(annotation_of(condition, said))}", location=location))
+    bound, found = bind(rest, (), kwargs, what=f"'{graph.name}'")
+    problems += found
+    inputs: dict[str, Source] = {"state": source_of(state),
+                                 "max_iterations": Const(max_iterations)}
+    ports = [Port("state", first.annotation), Port("max_iterations", int)]
+    for port in rest:
+        if port.name in bound:
+            inputs[f"body.{port.name}"] = bound[port.name]
+            ports.append(Port(f"body.{port.name}", port.annotation, port.default))
+    node = Node(
+        id=builder.new_id(f"loop_{graph.name}"),
+        kind="loop",
+        inputs=inputs,
+        input_ports=tuple(ports),
+        outputs=(Port(name, carried),),
+        location=location,
+        body=graph,
+        orelse=condition,
+        problems=tuple(problems),
+    )
+    return builder.add(node)
+
+
 # ---------------------------------------------------------------------------------------------
 # The public helpers
 
@@ -144,4 +206,19 @@ def branch(
     return branch_node(_active("branch"), condition, if_true, if_false, args, kwargs)
 
 
-__all__ = ["branch", "branch_node", "map", "map_node"]
+def loop(body: Target, state: Any, /, *, until: Target, max_iterations: int,
+         **kwargs: Any) -> Any:
+    """Inside a pipeline: a bounded loop. Run ``body(state, **kwargs)`` to get a new state,
+    then ``until(new_state)``; stop when it is True or after ``max_iterations`` rounds, and give
+    the last state.
+
+    ``body`` (a component or pipeline) takes the carried state as its first input and gives
+    one output of the same type (the check verifies it); ``kwargs`` are its other inputs, the
+    same each round. Each round runs its own node executions (named ``loop_NAME[i]/...`` in
+    events and the store), so retries, caching and resume work per round: a resumed run goes
+    on from the last finished round. ``legato.map`` inside the body fans out per round.
+    """
+    return loop_node(_active("loop"), body, state, until, max_iterations, kwargs)
+
+
+__all__ = ["branch", "branch_node", "loop", "loop_node", "map", "map_node"]

@@ -25,7 +25,16 @@ def _label(node: Node) -> str:
     if node.kind == "branch":
         other = node.orelse.name if node.orelse else "None"
         return f"branch {node.body.name if node.body else ''} / {other}"
+    if node.kind == "loop":
+        return f"loop {node.body.name if node.body else ''}"
     return node.id
+
+
+def _repeat(node: Node) -> str:
+    """What a loop node's edge back to itself says: its bound and its condition."""
+    limit = node.inputs.get("max_iterations")
+    bound = limit.value if isinstance(limit, Const) else "?"
+    return f"again until {node.orelse.name if node.orelse else '?'}, at most {bound}"
 
 
 def to_mermaid(graph: Graph) -> str:
@@ -43,6 +52,8 @@ def to_mermaid(graph: Graph) -> str:
         for port_name, source in node.inputs.items():
             if isinstance(source, Ref):
                 lines.append(f"    {_from(source)} -->|{_esc(port_name)}| {_safe(node.id)}")
+        if node.kind == "loop":
+            lines.append(f"    {_safe(node.id)} -->|{_esc(_repeat(node))}| {_safe(node.id)}")
     for name, source in graph.outputs.items():
         if isinstance(source, Ref):
             lines.append(f"    {_from(source)} --> out_{_safe(name)}")
@@ -71,6 +82,9 @@ def to_dot(graph: Graph) -> str:
         for port_name, source in node.inputs.items():
             if isinstance(source, Ref):
                 lines.append(f'  {_from(source)} -> {_safe(node.id)} [label="{_esc(port_name)}"];')
+        if node.kind == "loop":
+            lines.append(f'  {_safe(node.id)} -> {_safe(node.id)} '
+                         f'[label="{_esc(_repeat(node))}", style=dashed];')
     for name, source in graph.outputs.items():
         if isinstance(source, Ref):
             lines.append(f"  {_from(source)} -> out_{_safe(name)};")

@@ -12,6 +12,9 @@ Three kinds of node:
   lists, one element per input element (fan-out, then fan-in).
 - ``branch``: ``condition`` chooses ``body`` (when true) or ``orelse`` (when false, may be
   absent: then every output is None).
+- ``loop``: ``body`` (a graph) run again and again on a carried state (its ``state`` input,
+  then each round's output), until ``orelse`` (the ``until`` graph) says True of the new state
+  or ``max_iterations`` (a constant input) rounds have run; the output is the last state.
 
 While a pipeline body is traced, :class:`Ref` stands for a value that does not exist yet; using it
 as a Python value raises :class:`TracingError` saying what to use instead.
@@ -29,7 +32,7 @@ from legato import types as port_types
 from legato.component import Component, Instance, Port, caller_location
 from legato.errors import Problem, TracingError
 
-NodeKind = Literal["call", "map", "branch"]
+NodeKind = Literal["call", "map", "branch", "loop"]
 
 
 class Ref:

@@ -61,6 +61,8 @@ class Flow:
             self.s.calls.start_call(task, kwargs)
         elif node.kind == "map":
             self._start_map(task, kwargs)
+        elif node.kind == "loop":
+            self._start_loop(task, kwargs)
         else:
             self._start_branch(task, kwargs)
 
@@ -93,6 +95,9 @@ class Flow:
         parent, node_id, index = frame.parent
         fanout = parent.fanouts.get(node_id) if parent.fanouts else None
         if fanout is None:
+            return
+        if isinstance(fanout, Rounds):
+            self._round_step(parent, node_id, fanout, outputs)
             return
         fanout.results[index] = outputs
         fanout.remaining -= 1
@@ -146,6 +151,49 @@ class Flow:
                           f"{task.name}[{index}]/")
             self.start_frame(child)
 
+    # -- loops: body, then until, round after round ------------------------------------------
+
+    def _start_loop(self, task: Task, kwargs: dict[str, Any]) -> None:
+        extras = {k[len("body."):]: v for k, v in kwargs.items() if k.startswith("body.")}
+        rounds = Rounds(task, kwargs["state"], int(kwargs["max_iterations"]), extras)
+        _fan_out(task.frame, task.node.id, rounds)
+        self._run_body(rounds)
+
+    def _run_body(self, rounds: Rounds) -> None:
+        task = rounds.task
+        body = task.node.body
+        assert body is not None
+        rounds.testing = False
+        inputs = {body.inputs[0].name: rounds.state, **rounds.extras}
+        self.start_frame(Frame(self.s.allocator.plan(body), inputs, task.frame.item,
+                               (task.frame, task.node.id, rounds.round),
+                               f"{task.name}[{rounds.round}]/"))
+
+    def _round_step(self, parent: Frame, node_id: str, rounds: Rounds,
+                    outputs: dict[str, Any]) -> None:
+        task = rounds.task
+        if not rounds.testing:  # the body gave the new state: ask until
+            (rounds.state,) = outputs.values()
+            until = task.node.orelse
+            assert until is not None
+            rounds.testing = True
+            self.start_frame(Frame(self.s.allocator.plan(until),
+                                   {until.inputs[0].name: rounds.state}, task.frame.item,
+                                   (parent, node_id, rounds.round),
+                                   f"{task.name}[{rounds.round}]/until/"))
+            return
+        try:
+            (said,) = self.s.values.fetch(outputs).values()
+        except Exception as exc:
+            self.s.calls.task_failed(task, exc, retry=False)
+            return
+        rounds.round += 1
+        if said or rounds.round >= rounds.limit:
+            del parent.fanouts[node_id]  # type: ignore[union-attr]
+            self.node_done(task, {task.node.outputs[0].name: rounds.state})
+        else:
+            self._run_body(rounds)
+
     def _start_branch(self, task: Task, kwargs: dict[str, Any]) -> None:
         node = task.node
         try:
@@ -165,7 +213,21 @@ class Flow:
                                (frame, node.id, 0), path))
 
 
-def _fan_out(frame: Frame, node_id: str, fanout: Fanout) -> None:
+class Rounds:
+    """A running loop node: its round, its state, and whether the body or ``until`` runs."""
+
+    __slots__ = ("extras", "limit", "round", "state", "task", "testing")
+
+    def __init__(self, task: Task, state: Any, limit: int, extras: dict[str, Any]) -> None:
+        self.task = task
+        self.state = state
+        self.limit = limit
+        self.extras = extras
+        self.round = 0
+        self.testing = False  # False: the body runs; True: ``until`` runs on its new state
+
+
+def _fan_out(frame: Frame, node_id: str, fanout: Fanout | Rounds) -> None:
     if frame.fanouts is None:
         frame.fanouts = {}
     frame.fanouts[node_id] = fanout

@@ -162,7 +162,7 @@ class Frame:
         self.values: dict[str, dict[str, Any]] = {}
         self.waiting = dict(plan.upstream_count)
         self.remaining = len(plan.graph.nodes)
-        self.fanouts: dict[str, Fanout] | None = None  # its running map and branch nodes
+        self.fanouts: dict[str, Any] | None = None  # its running map, branch and loop nodes
 
 
 class Task:
