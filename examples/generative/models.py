@@ -172,7 +172,8 @@ class Scorer:
         novelty = np.minimum(1.0, self._nearest(pixels) / self.typical_distance)
         return probability, novelty
 
-    def __call__(self, images: list[Image], digits: list[int]) -> list[float]:
-        """One score per image: the probability that it shows its digit, times its novelty."""
-        probability, novelty = self.parts(images, digits)
+    def __call__(self, image: list[Image], digit: list[int]) -> list[float]:
+        """One score per image (a batch: lists of images and of their requested digits): the
+        probability that it shows its digit, times its novelty."""
+        probability, novelty = self.parts(image, digit)
         return [round(float(s), 4) for s in probability * novelty]
