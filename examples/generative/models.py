@@ -145,7 +145,7 @@ class Scorer:
         C: The support-vector machine's regularisation (larger: a tighter fit).
     """
 
-    def __init__(self, C: float = 10.0) -> None:  # noqa: N803  (scikit-learn's name)
+    def __init__(self, C: float = 10.0) -> None:
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.svm import SVC
 

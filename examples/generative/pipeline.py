@@ -1,8 +1,8 @@
 """The generative pipeline: two generators fan out, one scorer judges, a bounded loop refines.
 
-    prompt (digit, seed) ─┬─ map MixtureSampler ×8 ─ map Scorer ─┐
-                          └─ map KernelSampler  ×8 ─ map Scorer ─┴─ select ─ loop(refine) ─ outcome
-    refine(best):  map Nearby ×4 ─ map Scorer ─ keep_best          until good_enough, ≤ 3 rounds
+    prompt (digit, seed) ─┬─ map MixtureSampler x8 ─ map Scorer ─┐
+                          └─ map KernelSampler  x8 ─ map Scorer ─┴─ select ─ loop(refine) ─ outcome
+    refine(best):  map Nearby x4 ─ map Scorer ─ keep_best     until good_enough, 3 rounds at most
 
 Per prompt, each generator makes :data:`ARM` candidates, all scored in batches. The combined
 selection takes the first :data:`CANDIDATES` of each generator (the same budget as one
