@@ -28,7 +28,15 @@ import peers  # noqa: E402
 import report  # noqa: E402
 from measure import cpu_busy  # noqa: E402
 from suite import Family, Row, Sample, join  # noqa: E402
-from workloads import batching, memory, on_ray, overhead, packing, process  # noqa: E402
+from workloads import (  # noqa: E402
+    batching,
+    generative,
+    memory,
+    on_ray,
+    overhead,
+    packing,
+    process,
+)
 
 FAMILIES: dict[str, Callable[..., Family]] = {
     "process": process.family,  # B6 first: a quiet machine for the start-up times
@@ -39,6 +47,7 @@ FAMILIES: dict[str, Callable[..., Family]] = {
     "stg-sim": packing.stg_simulated,
     "stg": packing.stg_real,
     "b7": on_ray.family,  # B7: legato's Ray backend against hand-written Ray
+    "generative": generative.family,  # B11: the generative example against the same by hand
 }
 
 

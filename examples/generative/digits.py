@@ -1,9 +1,11 @@
 """The data every model of the example learns from: scikit-learn's bundled handwritten digits.
 
 1,797 images of 8x8 pixels, digits 0 to 9, about 180 of each (``sklearn.datasets.load_digits``:
-bundled with scikit-learn, nothing is downloaded). Pixels are scaled to [0, 1]. An image
-travels between components as a flat list of 64 floats (:data:`Image`), rounded to 3 decimals
-so that equal images have equal bytes (cache keys are digests of a value's bytes).
+bundled with scikit-learn, nothing is downloaded). Pixels are scaled to [0, 1] for the models. An
+image travels between components as an 8-bit grayscale picture: a flat list of 64 ints from 0
+to 255 (:data:`Image`). Equal images have equal bytes (cache keys are digests of a value's
+bytes), and an image is small enough (about 100 bytes) for the run store to keep it in its
+row rather than in a file of its own.
 
 The generators and the refinement step share one latent space: a PCA of all images
 (:func:`latent_space`), where a digit is a point of :data:`LATENT` coordinates.
@@ -17,8 +19,9 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
-#: An 8x8 image as 64 floats in [0, 1], row by row.
-Image = list[float]
+#: An 8x8 image as 64 grey levels from 0 (white) to 255 (black ink), row by row.
+Image = list[int]
+LEVELS = 255
 
 #: Coordinates of the shared latent space (a PCA of the images).
 LATENT = 20
@@ -73,8 +76,13 @@ class LatentSpace:
 
 
 def as_image(pixels: NDArray[np.float64]) -> Image:
-    """One image (64 values) as the list of rounded floats components pass around."""
-    return [round(float(v), 3) for v in np.clip(pixels, 0.0, 1.0).ravel()]
+    """One image (64 values in [0, 1]) as the grey levels components pass around."""
+    return [int(v) for v in np.rint(np.clip(pixels, 0.0, 1.0).ravel() * LEVELS)]
+
+
+def as_pixels(images: list[Image]) -> NDArray[np.float64]:
+    """Images as the models see them: ``n x 64`` values in [0, 1]."""
+    return np.asarray(images, dtype=float).reshape(len(images), -1) / LEVELS
 
 
 def rng(*key: int) -> np.random.Generator:

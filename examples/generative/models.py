@@ -32,7 +32,15 @@ if _EXAMPLES not in sys.path:
     sys.path.insert(0, _EXAMPLES)
 
 import legato as lg  # noqa: E402
-from generative.digits import LATENT, Image, as_image, latent_space, load, rng  # noqa: E402
+from generative.digits import (  # noqa: E402
+    LATENT,
+    Image,
+    as_image,
+    as_pixels,
+    latent_space,
+    load,
+    rng,
+)
 
 #: Random streams, one per sampler, so two samplers never draw the same numbers.
 MIXTURE, KERNEL, NEARBY = 1, 2, 3
@@ -53,7 +61,7 @@ class Best(BaseModel):
     """Rounds that found a better candidate."""
 
 
-@lg.component(cache=True, cpus=0.5, version="1")
+@lg.component(cache=True, cpus=0.5, version="2")
 class MixtureSampler:
     """Generator A: a Gaussian mixture per digit, sampled in the latent space.
 
@@ -84,7 +92,7 @@ class MixtureSampler:
         return as_image(self._space.decode(code[None])[0])
 
 
-@lg.component(cache=True, cpus=0.5, version="1")
+@lg.component(cache=True, cpus=0.5, version="2")
 class KernelSampler:
     """Generator B: a Gaussian kernel density per digit over the training images' codes.
 
@@ -116,7 +124,7 @@ class KernelSampler:
         return as_image(self._space.decode(code[None])[0])
 
 
-@lg.component(cache=True, cpus=0.5, version="1")
+@lg.component(cache=True, cpus=0.5, version="2")
 class Nearby:
     """The refinement step: the best candidate's latent code plus Gaussian noise.
 
@@ -133,11 +141,11 @@ class Nearby:
         """Candidate ``index`` near ``best`` in round ``best.rounds + 1``."""
         draw = rng(seed, digit, best.rounds, index, NEARBY)
         width = self._spread * self._shrink ** best.rounds
-        code = self._space.encode(np.asarray([best.image]))[0]
+        code = self._space.encode(as_pixels([best.image]))[0]
         return as_image(self._space.decode((code + width * draw.standard_normal(LATENT))[None])[0])
 
 
-@lg.component(cache=True, cpus=1, version="1", batch=lg.Batch(max_size=64, max_wait_ms=5))
+@lg.component(cache=True, cpus=1, version="2", batch=lg.Batch(max_size=64, max_wait_ms=5))
 class Scorer:
     """How good a candidate is: P(requested digit) times novelty, in [0, 1].
 
@@ -167,7 +175,7 @@ class Scorer:
 
     def parts(self, images: list[Image], digits: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Per image: the probability of its digit, and its novelty (0 for a training image)."""
-        pixels = np.asarray(images, dtype=float)
+        pixels = as_pixels(images)
         probability = self._classifier.predict_proba(pixels)[np.arange(len(pixels)), digits]
         novelty = np.minimum(1.0, self._nearest(pixels) / self.typical_distance)
         return probability, novelty

@@ -97,7 +97,7 @@ def draw(outcomes: list[dict[str, Any]], path: Path, *, styles: int = 6) -> Path
             images = (found["image"], *(found["samples"][g] for g in GENERATORS))
             for offset, (panel, image) in enumerate(zip(panels, images, strict=True)):
                 axis = axes[row][column * len(panels) + offset]
-                axis.imshow(np.asarray(image).reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
+                axis.imshow(np.asarray(image).reshape(8, 8), cmap="gray_r", vmin=0, vmax=255)
                 if panel == "best":
                     axis.set_title(f"{found['score']:.3f}", fontsize=7, color="tab:green"
                                    if found["accepted"] else "tab:red")

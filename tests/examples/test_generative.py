@@ -70,7 +70,7 @@ def test_a_generator_gives_the_same_image_for_the_same_inputs_and_others_for_oth
 
     assert first == again  # seeded by its inputs: cacheable
     assert len(first) == 64
-    assert all(0.0 <= v <= 1.0 for v in first)
+    assert all(isinstance(v, int) and 0 <= v <= 255 for v in first)
     assert first != other_index
     assert first != other_seed
 
@@ -123,11 +123,11 @@ def test_nearby_stays_near_the_best_and_narrows_each_round(mixture: Any) -> None
     nearby = gm.Nearby().build()
     image = mixture(0, 4, 2)
     space = digits.latent_space()
-    start = space.encode(np.asarray([image]))[0]
+    start = space.encode(digits.as_pixels([image]))[0]
 
     def spread(rounds: int) -> float:
         best = gm.Best(image=image, score=0.5, generator="mixture", rounds=rounds)
-        codes = space.encode(np.asarray([nearby(i, best, 4, 2) for i in range(20)]))
+        codes = space.encode(digits.as_pixels([nearby(i, best, 4, 2) for i in range(20)]))
         return float(np.linalg.norm(codes - start, axis=1).mean())
 
     assert spread(0) > spread(1) > spread(2) > 0.0
@@ -138,8 +138,8 @@ def test_nearby_stays_near_the_best_and_narrows_each_round(mixture: Any) -> None
 
 
 def test_select_keeps_the_best_of_the_first_candidates_of_each_generator() -> None:
-    a = [[i / 100] * 64 for i in range(gp.ARM)]
-    b = [[0.5 + i / 100] * 64 for i in range(gp.ARM)]
+    a = [[i] * 64 for i in range(gp.ARM)]
+    b = [[100 + i] * 64 for i in range(gp.ARM)]
     a_scores, b_scores = [0.2] * gp.ARM, [0.3] * gp.ARM
     a_scores[1] = 0.7
 
@@ -152,14 +152,14 @@ def test_select_keeps_the_best_of_the_first_candidates_of_each_generator() -> No
 
 
 def test_keep_best_counts_rounds_and_improvements() -> None:
-    best = gm.Best(image=[0.0] * 64, score=0.5, generator="kernel")
+    best = gm.Best(image=[0] * 64, score=0.5, generator="kernel")
 
-    worse = gp.keep_best(best, [[0.1] * 64], [0.4])
-    better = gp.keep_best(worse, [[0.2] * 64, [0.3] * 64], [0.9, 0.8])
+    worse = gp.keep_best(best, [[1] * 64], [0.4])
+    better = gp.keep_best(worse, [[2] * 64, [3] * 64], [0.9, 0.8])
 
     assert (worse.score, worse.rounds, worse.improved) == (0.5, 1, 0)
     assert (better.image, better.score, better.rounds, better.improved) == (
-        [0.2] * 64, 0.9, 2, 1)
+        [2] * 64, 0.9, 2, 1)
     assert better.generator == "kernel"
     assert gp.good_enough(better) is (gp.THRESHOLD <= 0.9)
 
