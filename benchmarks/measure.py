@@ -1,4 +1,9 @@
-"""How figures are taken: medians of repeated timings, and whole child processes."""
+"""How figures are taken: medians of repeated timings, and whole child processes.
+
+Child processes run with Python's bytecode cache on (``PYTHONDONTWRITEBYTECODE`` removed from
+their environment, which these machines set) and after one untimed run that fills it: a start-up
+figure then measures importing, not compiling.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +63,13 @@ else:
 """
 
 
+def child_env() -> dict[str, str]:
+    """The environment of timed children: this process's, with the bytecode cache on."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def run_process(args: Sequence[str]) -> ProcessRun:
     """Run a Python command (``[python, ...]``) to its end; raise with the end of its stderr if
     it fails.
@@ -73,7 +85,7 @@ def run_process(args: Sequence[str]) -> ProcessRun:
           tempfile.NamedTemporaryFile("r") as peak):
         start = time.perf_counter()
         proc = subprocess.Popen([python, "-c", _PEAK, *command], stdout=out, stderr=err,
-                                env={**os.environ, "BENCH_PEAK_FILE": peak.name})
+                                env={**child_env(), "BENCH_PEAK_FILE": peak.name})
         proc.wait()
         seconds = time.perf_counter() - start
         out.seek(0)
@@ -84,11 +96,36 @@ def run_process(args: Sequence[str]) -> ProcessRun:
         return ProcessRun(seconds, int(peak.read() or 0) / 1024, out.read().decode())
 
 
-def process_median(args: Sequence[str], *, repeat: int) -> tuple[float, float]:
-    """Median wall seconds and median peak RSS (MiB) of ``repeat`` runs of a command."""
+def process_median(args: Sequence[str], *, repeat: int, warmup: int = 1) -> tuple[float, float]:
+    """Median wall seconds and median peak RSS (MiB) of ``repeat`` runs of a command, after
+    ``warmup`` untimed ones (the first fills the bytecode cache)."""
+    for _ in range(warmup):
+        run_process(args)
     runs = [run_process(args) for _ in range(repeat)]
     return (statistics.median(r.seconds for r in runs),
             statistics.median(r.peak_mib for r in runs))
+
+
+def start_times(commands: Sequence[Sequence[str]], *, repeat: int) -> list[float]:
+    """Median wall seconds, spawn to exit, of each command (run bare: no peak-RSS wrapper, output
+    discarded), after one untimed run of each. The commands take turns, ``repeat`` rounds, so
+    the machine's load drifts over all of them alike; a ratio of two is a same-run ratio."""
+    env = child_env()
+
+    def once(command: Sequence[str]) -> float:
+        start = time.perf_counter()
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, check=False)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: "
+                               f"{done.stderr.decode(errors='replace')[-800:]}")
+        return seconds
+
+    for command in commands:
+        once(command)
+    rounds = [[once(command) for command in commands] for _ in range(repeat)]
+    return [statistics.median(times) for times in zip(*rounds, strict=True)]
 
 
 @functools.cache

@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick      # smaller sizes, a smoke run
     python benchmarks/run.py --only b3,stg-sim --no-peers
     python benchmarks/run.py --only B7             # legato's Ray backend against Ray
+    python benchmarks/run.py --only serving        # B9: HTTP serving, against LitServe, Ray Serve
 
 Prints a Markdown table, writes ``benchmarks/results/latest.json`` and, with ``--readme``, puts
 the table in ``benchmarks/README.md``. Budgets come from DESIGN.md ("Performance budgets").
@@ -31,31 +32,40 @@ from suite import Family, Row, Sample, join  # noqa: E402
 from workloads import (  # noqa: E402
     batching,
     generative,
+    latency,
     memory,
     on_ray,
     overhead,
     packing,
     process,
+    serving,
+    streaming,
 )
 
 FAMILIES: dict[str, Callable[..., Family]] = {
     "process": process.family,  # B6 first: a quiet machine for the start-up times
     "memory": memory.family,  # B8
+    "latency": latency.family,  # B0
     "overhead": overhead.family,  # B1, B2
     "batching": batching.family,  # B4
+    "streaming": streaming.family,  # B5
     "b3": packing.b3,
     "stg-sim": packing.stg_simulated,
     "stg": packing.stg_real,
     "b7": on_ray.family,  # B7: legato's Ray backend against hand-written Ray
+    "serving": serving.family,  # B9: HTTP serving against LitServe and Ray Serve
     "generative": generative.family,  # B11: the generative example against the same by hand
 }
+SKIPPED_BY_NO_PEERS = (*report.PEERS, "litserve")
+OWN_RAY = frozenset({"serving"})  # families whose Ray peer starts its own cluster (Ray Serve's)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--only", default="", help=f"comma-separated: {', '.join(FAMILIES)}")
-    parser.add_argument("--no-peers", action="store_true", help="skip Dask and Ray")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="skip Dask, Ray (and Ray Serve) and LitServe")
     parser.add_argument("--readme", action="store_true",
                         help="write the table into benchmarks/README.md")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
@@ -73,27 +83,31 @@ def main() -> None:
     for family in families:
         if args.no_peers:
             family.systems = {} if family.on_ray else {
-                k: v for k, v in family.systems.items() if k not in report.PEERS}
+                k: v for k, v in family.systems.items() if k not in SKIPPED_BY_NO_PEERS}
         notes += [n for n in family.notes if n not in notes]
     if args.no_peers:
-        notes.append("dask, ray: skipped (--no-peers)")
+        notes.append("dask, ray, litserve: skipped (--no-peers)")
 
     samples: list[dict[str, Sample]] = [{} for _ in families]
-    for family, found in zip(families, samples, strict=True):
+    alone = [name in OWN_RAY for name in chosen]
+    for family, found, own in zip(families, samples, alone, strict=True):
         for system, measure in family.systems.items():
-            if system != "ray" and not family.on_ray:
-                _measure(family, system, measure, found, notes, start)
-    if any("ray" in family.systems or (family.on_ray and family.systems)
-           for family in families):
+            if own or (system != "ray" and not family.on_ray):
+                # An OWN_RAY family measures every system in legato's turn; the others' turns
+                # only hand over those figures, with nothing to wait for.
+                _measure(family, system, measure, found, notes, start,
+                         quiet=not own or system == "legato")
+    if any(not own and ("ray" in family.systems or (family.on_ray and family.systems))
+           for family, own in zip(families, alone, strict=True)):
         _log(start, "starting Ray's local cluster")
         ray_start = time.perf_counter()
         peers.start_ray()
         notes.append(f"ray: local cluster started once, in {time.perf_counter() - ray_start:.1f}"
                      " s (not counted in any figure)")
         try:
-            for family, found in zip(families, samples, strict=True):
+            for family, found, own in zip(families, samples, alone, strict=True):
                 for system, measure in family.systems.items():
-                    if system == "ray" or family.on_ray:
+                    if not own and (system == "ray" or family.on_ray):
                         _measure(family, system, measure, found, notes, start)
         finally:
             peers.stop_ray()
@@ -115,9 +129,10 @@ def main() -> None:
 
 
 def _measure(family: Family, system: str, measure: Callable[[], Sample],
-             found: dict[str, Sample], notes: list[str], start: float) -> None:
+             found: dict[str, Sample], notes: list[str], start: float, *,
+             quiet: bool = True) -> None:
     _log(start, f"{family.name}: {system}")
-    busy = _wait_for_quiet(start)
+    busy = _wait_for_quiet(start) if quiet else None
     if busy is not None and busy > QUIET:
         notes.append(f"{family.name}: {system} measured while other processes kept "
                      f"{busy:.0%} of the CPUs busy")

@@ -415,7 +415,9 @@ def test_map_keeps_at_most_window_items_in_flight(engine: lg.Engine, events: Eve
         elif isinstance(event, ItemFinished):
             open_items.discard(event.item)
         most = max(most, len(open_items))
-    assert most == 3
+    # never more than the window; items run side by side (an older item's second stage goes
+    # before a newer item's first, so on 2 CPUs two items may fill them)
+    assert 2 <= most <= 3
 
 
 @pytest.mark.contract

@@ -51,7 +51,18 @@ from workloads.taskgraph import (
     read_stg,
 )
 
-STG = Path(__file__).resolve().parents[3] / "shared" / "data" / "stg"
+
+def _stg_folder() -> Path:
+    """``shared/data/stg`` in the checkout or in the nearest folder above it that has one: the
+    main checkout's neighbour, or further up for a git worktree nested a level deeper."""
+    here = Path(__file__).resolve()
+    for folder in here.parents[2:]:
+        if (folder / "shared" / "data" / "stg").is_dir():
+            return folder / "shared" / "data" / "stg"
+    return here.parents[3] / "shared" / "data" / "stg"
+
+
+STG = _stg_folder()
 PROCESSORS = (2, 4, 8, 16)
 B3_SLOTS = 4
 MS = 1e-3  # real runs: one time unit of a task graph is one millisecond

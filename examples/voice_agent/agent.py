@@ -12,10 +12,13 @@
   start-up on the example requests of :mod:`voice_agent.domain`.
 * ``Embed``: all-MiniLM-L6-v2 sentence embeddings, int8 ONNX on onnxruntime, batched.
 * ``ChooseReply``: the written reply of the intent nearest in meaning to what was said.
-* ``Speak``: eSpeak NG speech synthesis to a WAV file.
+* ``Speak``: eSpeak NG speech synthesis to a WAV file; ``wav_bytes`` reads it back, so a served
+  agent answers with the audio itself (base64 in the JSON response).
 
 Run it with ``legato map examples/voice_agent/agent.py:agent data.jsonl -o out.jsonl``, or
-``python examples/voice_agent/main.py`` for the whole job with its evaluation.
+``python examples/voice_agent/main.py`` for the whole job with its evaluation; serve it with
+``legato serve examples/voice_agent/agent.py:agent`` (the recording is a file upload: its input
+is a path), or ``python examples/voice_agent/main.py --serve`` to see it answer many callers.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class RecognitionError(RuntimeError):
 
 
 @lg.component
-def load_audio(path: str) -> Audio:
+def load_audio(path: Path) -> Audio:
     """Read a recording and prepare it for recognition: mono, 16-bit, 16 kHz.
 
     Fails with an error naming the file when it is not audio, is empty, too short, silent, or
@@ -190,11 +193,18 @@ class IntentClassifier:
 class Embed:
     """all-MiniLM-L6-v2 sentence embeddings (384 floats, unit length), a batch at a time."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, batch_log: str | None = None) -> None:
         self._model = MiniLM(threads=threads)
+        log = batch_log or os.environ.get("VOICE_AGENT_BATCH_LOG")
+        self._batch_log = Path(log) if log else None
 
     def __call__(self, texts: list[str]) -> list[list[float]]:
-        """One embedding per text."""
+        """One embedding per text. With a batch log (``batch_log`` or
+        ``$VOICE_AGENT_BATCH_LOG``), each call appends its batch size to it, one line a call:
+        how ``examples/voice_agent/client.py`` shows what batching did for the callers."""
+        if self._batch_log is not None:
+            with self._batch_log.open("a") as log:
+                log.write(f"{len(texts)}\n")
         return self._model.encode(texts).tolist()
 
 
@@ -241,11 +251,17 @@ class Speak:
         self._out_dir = Path(out_dir or os.environ.get("VOICE_AGENT_REPLY_DIR") or REPLY_DIR)
         self._voice = Synthesizer(voice=voice, wpm=wpm)
 
-    def __call__(self, reply: str, path: str) -> str:
+    def __call__(self, reply: str, path: Path) -> str:
         """Synthesise ``reply``; returns the path of the WAV written."""
         samples = self._voice(reply)
         target = self._out_dir / f"{Path(path).stem}.reply.wav"
         return str(write_wav(target, samples, self._voice.rate))
+
+
+@lg.component(cpus=0)
+def wav_bytes(path: str) -> bytes:
+    """The WAV file at ``path``: a served agent's reply travels as these bytes (base64 in JSON)."""
+    return Path(path).read_bytes()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,12 +276,16 @@ class AgentResult(NamedTuple):
     confidence: float
     sentiment: float
     reply: str
-    reply_wav: str
+    reply_wav: str  # the path of the spoken reply, where the agent ran
+    reply_audio: bytes  # the spoken reply: that file's WAV bytes
 
 
 @lg.pipeline
-def agent(path: str) -> AgentResult:
-    """Listen to the recording at ``path``, understand it, and answer it out loud."""
+def agent(path: Path) -> AgentResult:
+    """Listen to the recording at ``path``, understand it, and answer it out loud.
+
+    Served (``legato serve``), ``path`` is a file upload and ``reply_audio`` comes back as
+    base64 in the JSON response."""
     audio = load_audio(path)
     text = Recognizer()(audio)
     mood = Sentiment()(text)
@@ -280,4 +300,5 @@ def agent(path: str) -> AgentResult:
         sentiment=mood,
         reply=reply,
         reply_wav=wav,
+        reply_audio=wav_bytes(wav),
     )

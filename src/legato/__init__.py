@@ -3,22 +3,16 @@
 Write each model or process as a typed :func:`component`, wire components into a
 :func:`pipeline` in plain Python, have the whole graph checked, and run it on one item
 (``run``/``arun``) or many (``map``), locally or on a cluster.
+
+The engine's names (``Engine``, ``Run``, ``ItemHandle``, ``Failure``, ``Dropped``, the clocks,
+``RunStats``, the updates) are imported on first use: a process that only defines or unpickles
+components (a worker process, a type checker's import) need not load the engine.
 """
+
+from typing import TYPE_CHECKING
 
 from legato.component import Component, Instance, Port, component
 from legato.constructs import branch, loop, map
-from legato.engine import (
-    Chunk,
-    Dropped,
-    Engine,
-    Failure,
-    ItemHandle,
-    ManualClock,
-    MonotonicClock,
-    NodeDone,
-    Run,
-    RunStats,
-)
 from legato.errors import (
     BuildError,
     ComponentError,
@@ -30,6 +24,7 @@ from legato.errors import (
     LegatoError,
     OutputError,
     Problem,
+    RecordError,
     RunCancelled,
     RunError,
     StoreError,
@@ -39,7 +34,22 @@ from legato.errors import (
 from legato.graph import Graph, Node, Ref
 from legato.options import Batch, Block, Fifo, RateLimit, Resources, Retry
 from legato.pipeline import Pipeline, pipeline
+from legato.streaming import Interrupt, Stream, StreamStats, Tick, replay
 from legato.usage import report_usage
+
+if TYPE_CHECKING:
+    from legato.engine import (
+        Chunk,
+        Dropped,
+        Engine,
+        Failure,
+        ItemHandle,
+        ManualClock,
+        MonotonicClock,
+        NodeDone,
+        Run,
+        RunStats,
+    )
 
 __version__ = "0.1.0"
 
@@ -61,6 +71,7 @@ __all__ = [
     "GraphError",
     "InputError",
     "Instance",
+    "Interrupt",
     "ItemHandle",
     "LegatoError",
     "ManualClock",
@@ -72,6 +83,7 @@ __all__ = [
     "Port",
     "Problem",
     "RateLimit",
+    "RecordError",
     "Ref",
     "Resources",
     "Retry",
@@ -80,6 +92,9 @@ __all__ = [
     "RunError",
     "RunStats",
     "StoreError",
+    "Stream",
+    "StreamStats",
+    "Tick",
     "TracingError",
     "WorkerDied",
     "__version__",
@@ -88,5 +103,18 @@ __all__ = [
     "loop",
     "map",
     "pipeline",
+    "replay",
     "report_usage",
 ]
+
+
+_ENGINE_NAMES = frozenset({"Chunk", "Dropped", "Engine", "Failure", "ItemHandle", "ManualClock",
+                           "MonotonicClock", "NodeDone", "Run", "RunStats"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _ENGINE_NAMES:
+        from legato import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'legato' has no attribute {name!r}")

@@ -20,7 +20,6 @@ import collections.abc
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import inspect
 import itertools
 import re
@@ -33,7 +32,6 @@ from typing import Any, Protocol, TypeVar, Unpack, get_type_hints, overload
 
 from legato import types as port_types
 from legato.errors import BuildError, ConfigError
-from legato.fingerprint import code_digest
 from legato.options import (
     ComponentOptions,
     Executor,
@@ -270,6 +268,10 @@ class Component:
         imported keeps its fingerprint."""
         found = self._fingerprint
         if found is None:
+            import hashlib  # here, not at import: OpenSSL's 3 ms
+
+            from legato.fingerprint import code_digest  # ast and inspect: only when asked
+
             text = f"{code_digest(self.target)}\0{self.options.version}\0{self.options.weights}"
             found = self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
         return found
@@ -359,6 +361,8 @@ class Instance:
         on every call."""
         found = self._key
         if found is None:
+            import hashlib
+
             try:
                 args = repr((self.args, sorted(self.kwargs.items())))
             except Exception:

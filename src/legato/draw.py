@@ -5,7 +5,6 @@ Pure functions of a :class:`~legato.graph.Graph`; nothing here runs or checks an
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -93,6 +92,8 @@ def to_dot(graph: Graph) -> str:
 
 
 def _source_json(source: Source) -> dict[str, Any]:
+    import json  # here, not at import: only drawing needs it
+
     if isinstance(source, Const):
         try:
             json.dumps(source.value)
@@ -148,4 +149,6 @@ def to_dict(graph: Graph) -> dict[str, Any]:
 
 def to_json(graph: Graph, *, indent: int | None = 2) -> str:
     """``to_dict`` as JSON text."""
+    import json
+
     return json.dumps(to_dict(graph), indent=indent)

@@ -20,7 +20,8 @@
     │   ├── Stopped             ``legato map --on-error raise``: the first failed item stopped it
     │   └── SimulationStalled   a simulated run waits for something that can never happen
     ├── StoreError              the run store cannot be opened, read or written
-    │   └── Unstorable          a value has no stored form (cannot be pickled, or must not be)
+    │   ├── Unstorable          a value has no stored form (cannot be pickled, or must not be)
+    │   └── RecordError         a stream record file cannot be written or read back
     ├── LoadError               a pipeline file or module failed while it was imported
     │   └── SpecError           a ``FILE:PIPELINE`` spec names nothing that can be loaded
     └── RemoteTraceback         never raised: a worker's traceback text, chained as ``__cause__``
@@ -353,6 +354,14 @@ class Unstorable(StoreError):
     """
 
 
+class RecordError(StoreError):
+    """A stream's record file (``pipeline.stream(..., record=PATH)``) cannot be written, or
+    read back by ``lg.replay(PATH)`` / ``legato replay``: the path cannot be opened, a line is
+    not what legato writes, or an item's value was not recorded (it has no stored form without
+    a pickle). The message names the file and line; record plain data, NumPy arrays or
+    pydantic models to replay them."""
+
+
 class LoadError(LegatoError):
     """A pipeline file or module failed while it was imported.
 
@@ -410,6 +419,7 @@ __all__ = [
     "LoadError",
     "OutputError",
     "Problem",
+    "RecordError",
     "RemoteTraceback",
     "RunCancelled",
     "RunError",

@@ -22,7 +22,6 @@ as a Python value raises :class:`TracingError` saying what to use instead.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -301,6 +300,8 @@ class Graph:
         their values (or type names), components count by their code
         (:mod:`legato.fingerprint`), so the pipeline loaded by path or imported as a module,
         from any directory, has one fingerprint."""
+        import hashlib  # here, not at import: OpenSSL's 3 ms
+
         parts = [self.name, ",".join(port.name for port in self.inputs)]
         for path, node in self.walk():
             target = node.target.fingerprint() if node.target is not None else node.kind

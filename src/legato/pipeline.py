@@ -1,10 +1,11 @@
 """``@pipeline``: the user's function, traced once into a graph, and the ways to run it.
 
 A :class:`Pipeline` is what users hold: ``check()``, ``run()``, ``arun()``, ``map()``,
-``open()``, and the graph's drawings. Which engine runs it is :mod:`legato.engines`' choice
-(``engine=``, ``backend=``, or the process-wide default); each run method is a thin consumer of
-the engine's run handle: ``run`` submits one item and waits on its handle, ``map`` feeds many and
-yields their results.
+``stream()``, ``open()``, and the graph's drawings. Which engine runs it is
+:mod:`legato.engines`' choice (``engine=``, ``backend=``, or the process-wide default); each
+run method is a thin consumer of the engine's run handle: ``run`` submits one item and waits on
+its handle, ``map`` feeds many and yields their results, ``stream`` feeds an endless source
+(:mod:`legato.streaming`).
 
 Run options share the keyword namespace with the pipeline's inputs; the reserved names are
 ``backend``, ``engine``, ``resources``, ``store``, ``cache``, ``deadline`` and ``priority``. A
@@ -15,21 +16,24 @@ pipeline with an input of such a name takes its inputs as one mapping instead:
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from legato import draw, engines
-from legato.check import problems as graph_problems
 from legato.component import TRACER, caller_location
-from legato.engine import Backend, Engine, Failure, OnDrop, OnError, Run
-from legato.engines import default_engine, ray_address, ray_engine
 from legato.errors import GraphError, InputError, Problem, TracingError
 from legato.graph import Graph
 from legato.tracing import trace
 
 if TYPE_CHECKING:
+    from legato.engine import Backend, Engine, Failure, OnDrop, OnError, Run
+    from legato.engines import default_engine, ray_address, ray_engine
     from legato.store.session import CacheArg, Recording, StoreArg
+    from legato.streaming import Stream
+
+# The engine, its backends, the check and the drawings are imported when a pipeline is first
+# checked, drawn or run, not by ``import legato`` (defining pipelines stays cheap).
 
 class Pipeline:
     """A traced pipeline: an immutable graph plus the ways to check, draw and run it."""
@@ -62,6 +66,9 @@ class Pipeline:
         self, *, engine: Engine | None = None, resources: Mapping[str, float] | None = None
     ) -> list[Problem]:
         """Everything the check finds, against the engine's backend capacity."""
+        from legato.check import problems as graph_problems
+        from legato.engines import default_engine
+
         chosen = engine or default_engine()
         capacity = chosen.capacity()
         capacity.update(resources or {})
@@ -90,14 +97,20 @@ class Pipeline:
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart."""
+        from legato import draw
+
         return draw.to_mermaid(self.graph)
 
     def to_dot(self) -> str:
         """The graph as Graphviz DOT text."""
+        from legato import draw
+
         return draw.to_dot(self.graph)
 
     def to_json(self) -> str:
         """The graph as JSON (nodes, ports with their types, edges, options)."""
+        from legato import draw
+
         return draw.to_json(self.graph)
 
     # -- running --------------------------------------------------------------------------------
@@ -120,6 +133,8 @@ class Pipeline:
     ) -> tuple[Engine, Run, Recording | None]:
         """Check the graph against the chosen engine, declare the run's resources, set up its
         recording (if it needs a store), start."""
+        from legato import engines
+
         chosen = engines.choose(engine, backend)
         self.check(engine=chosen, resources=resources)
         if resources:
@@ -269,6 +284,41 @@ class Pipeline:
 
         serve(self, host=host, port=port, **options)
 
+    def stream(
+        self,
+        source: Any,
+        *,
+        deadline: float | None = None,
+        priority: int = 0,
+        window: int = 256,
+        on_drop: OnDrop = "skip",
+        on_error: OnError = "raise",
+        indexed: bool = False,
+        record: str | os.PathLike[str] | None = None,
+        engine: Engine | None = None,
+        backend: str | Backend | None = None,
+        resources: Mapping[str, float] | None = None,
+        store: StoreArg = None,
+    ) -> Stream:
+        """Run the pipeline on an endless ``source`` (an iterable, an async iterable,
+        ``lg.Tick(hz)`` or ``lg.replay(path)``); iterate the :class:`~legato.streaming.Stream`
+        for results as they finish (``async for`` too). At most ``window`` items in flight;
+        ``deadline``, ``priority``, ``on_drop``, ``on_error``, ``indexed``, ``store``: as for
+        :meth:`map`;
+        ``record``: a file where every source item and result is written, for
+        :func:`~legato.streaming.replay`. See :mod:`legato.streaming`."""
+        from legato.streaming.run import open_stream
+
+        _, run, recording = self._start(None, engine=engine, backend=backend,
+                                        resources=resources, store=store, cache=False,
+                                        deadline=deadline, priority=priority)
+        return open_stream(run, source, window=window, on_drop=on_drop, on_error=on_error,
+                           indexed=indexed, record=record, recording=recording)
+
+    def astream(self, source: Any, **options: Any) -> Stream:
+        """:meth:`stream` for asyncio: ``async for result in pipeline.astream(source)``."""
+        return self.stream(source, **options)
+
     def _one(self, inputs: Mapping[str, Any] | None, kwargs: dict[str, Any], *,
              engine: Engine | None, backend: str | Backend | None,
              resources: Mapping[str, float] | None, store: StoreArg, cache: CacheArg,
@@ -416,6 +466,22 @@ def pipeline(
         return Pipeline(f, name=name)
 
     return wrap(fn) if fn is not None else wrap
+
+
+_ENGINES = frozenset({"default_engine", "ray_address", "ray_engine"})
+
+
+def __getattr__(name: str) -> Any:
+    """``Failure`` and the engine helpers (``default_engine``...), imported on first use."""
+    if name in _ENGINES:
+        from legato import engines
+
+        return getattr(engines, name)
+    if name == "Failure":
+        from legato.engine import Failure
+
+        return Failure
+    raise AttributeError(f"module 'legato.pipeline' has no attribute {name!r}")
 
 
 __all__ = ["Failure", "Pipeline", "default_engine", "pipeline", "ray_address", "ray_engine"]

@@ -22,10 +22,6 @@ the store share one definition of a value's form.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import importlib
-import pickle
 import threading
 from typing import Any
 
@@ -39,6 +35,7 @@ _SIGNATURE = 32  # bytes of HMAC-SHA256
 
 def digest(data: bytes) -> str:
     """The content address of a blob: 32 hex digits of BLAKE2b."""
+    import hashlib  # in the functions that use them: hashlib, hmac, pickle cost 5 ms at import
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -65,6 +62,8 @@ def form(value: Any) -> tuple[bytes, bytes]:
         pass  # not plain: pickle it
     if type(value).__module__.partition(".")[0] == "ray":
         raise Unstorable(f"{type(value).__name__} is a Ray reference, not a value")
+    import pickle
+
     try:
         return _PICKLE, pickle.dumps(value, protocol=5)
     except Exception as exc:
@@ -105,6 +104,9 @@ class Codec:
             except Exception as exc:
                 raise StoreError(f"{name} is not a valid msgpack value: {exc}") from exc
         if kind == _PICKLE:
+            import hmac
+            import pickle
+
             signature, pickled = payload[:_SIGNATURE], payload[_SIGNATURE:]
             if not hmac.compare_digest(signature, self._sign(pickled)):
                 raise StoreError(f"{name} holds a pickle this store did not write (its signature "
@@ -114,6 +116,9 @@ class Codec:
                          "legato's store")
 
     def _sign(self, payload: bytes) -> bytes:
+        import hashlib
+        import hmac
+
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 
 
@@ -153,6 +158,8 @@ def _from_extension(code: int, data: bytes) -> Any:
 
 def _model(path: str) -> Any:
     """The pydantic model class at ``module:qualname`` (nothing else is imported as a class)."""
+    import importlib
+
     from pydantic import BaseModel
 
     module, _, qualname = path.partition(":")

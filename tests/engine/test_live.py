@@ -23,6 +23,7 @@ from legato.engine.events import (
     InstanceBuilt,
     InstanceEvicted,
     ItemDropped,
+    ItemFinished,
     NodeStarted,
 )
 
@@ -859,3 +860,34 @@ def test_a_manual_clock_wait_until_returns_once_advanced_there() -> None:
     assert not waiter.done
     clock.advance(0.5)
     waiter.result()
+
+
+def test_an_older_items_next_stage_goes_before_a_newer_items_first(
+    make_engine: MakeEngine,
+) -> None:
+    engine = make_engine(None, cpus=1)
+    events = Events()
+    engine.bus.subscribe(events)
+
+    @lg.component(cpus=1)
+    def first(x: int) -> int:
+        return x
+
+    @lg.component(cpus=1)
+    def second(x: int) -> int:
+        return x
+
+    @lg.component(cpus=1)
+    def third(x: int) -> int:
+        return x
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return third(second(first(x)))
+
+    assert list(p.map(range(4), engine=engine)) == [0, 1, 2, 3]
+    finished = [e.item for e in events.of(ItemFinished)]
+    assert finished == [0, 1, 2, 3]
+    started = [(e.item, e.node) for e in events.started()]
+    # item 0 runs to its end before item 1's later stages: items finish in the order they came
+    assert started.index((0, "third")) < started.index((1, "second"))

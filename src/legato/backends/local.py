@@ -15,11 +15,8 @@ free slot. A slot whose call was abandoned (timeout, cancel) is replaced by a fr
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import os
-import shutil
-import subprocess
 import threading
 import time
 import weakref
@@ -54,6 +51,9 @@ def detect_gpus(environ: Mapping[str, str] | None = None) -> tuple[Gpu, ...]:
     ``CUDA_VISIBLE_DEVICES`` narrows the list (``""`` or ``-1``: none). No ``nvidia-smi`` on
     the PATH, or one that fails: no GPUs.
     """
+    import shutil  # here, not at import: 7 ms that only this look-up needs
+    import subprocess
+
     env = os.environ if environ is None else environ
     visible = env.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
@@ -310,6 +310,8 @@ class LocalBackend:
         component = call.component
         pickled = self._pickled.get(component)
         if pickled is None:
+            import hashlib
+
             blob = _dumps(component.target)
             pickled = self._pickled[component] = (hashlib.sha1(blob).hexdigest(), blob)
         return pickled

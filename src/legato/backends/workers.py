@@ -11,15 +11,15 @@
 from __future__ import annotations
 
 import inspect
-import multiprocessing
 import os
 import queue
 import threading
 import time
-import traceback
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 from legato.errors import RemoteTraceback as RemoteTraceback  # re-exported: raised here
 from legato.errors import WorkerDied as WorkerDied
@@ -108,6 +108,8 @@ class WorkerProcess:
     GPUs it may see (``CUDA_VISIBLE_DEVICES``, set before anything in it can load CUDA)."""
 
     def __init__(self, init: bytes | None, *, devices: tuple[int, ...] = ()) -> None:
+        import multiprocessing  # not at import: 3 ms that only process components need
+
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         visible = ",".join(str(d) for d in devices) if devices else None
@@ -168,6 +170,7 @@ def _serve(  # pragma: no cover - child side
     conn: Any, init: bytes | None, parent: int, visible_devices: str | None
 ) -> None:
     import signal
+    import traceback
 
     if visible_devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices

@@ -209,7 +209,7 @@ def _header(console: Console, run: RunRecord, counts: ItemCounts) -> None:
         if count is not None:
             text += f" ({count} item{'s' if count != 1 else ''})"
         fields.append(("inputs", text.strip()))
-    options = {k: v for k, v in run.options.items() if v is not None}
+    options = {k: v for k, v in run.options.items() if v is not None and k != "stream"}
     if options:
         fields.append(("options", ", ".join(f"{k}={v}" for k, v in options.items())))
     took = ("running for " if run.finished is None else "took ") + seconds(elapsed(run))
@@ -336,10 +336,32 @@ def show(
             console.print(_node_table(summarize(nodes)))
         else:
             console.print(Text("no node executions recorded", style="dim"))
+        if isinstance(run.options.get("stream"), dict) and item is None:
+            _stream(console, run.options["stream"])
         if errors:
             _tracebacks(console, nodes, items)
         elif groups:
             _grouped(console, groups, run=run.id)
+
+
+def _stream(console: Console, stats: dict[str, Any]) -> None:
+    """A stream's final counters (``pipeline.stream(..., store=)``): the totals, then per
+    stage its latency (p50, p99), its misses and its drops by reason."""
+    console.print()
+    console.print(Text.assemble(
+        ("stream   ", "dim"), f"{stats.get('items_in', 0)} in, {stats.get('done', 0)} done, "
+        f"{stats.get('dropped', 0)} dropped, {stats.get('overruns', 0)} overruns, "
+        f"{float(stats.get('rate', 0.0)):.1f} items/s"))
+    table = new_table()
+    for column in ("STAGE", "P50", "P99", "MISSED", "DROPPED"):
+        table.add_column(column, justify="left" if column in ("STAGE", "DROPPED") else "right",
+                         no_wrap=True)
+    latency, misses, drops = (stats.get(k) or {} for k in ("latency", "misses", "drops"))
+    for stage in dict.fromkeys([*latency, *misses, *drops]):
+        p50, p99 = latency.get(stage) or (None, None)
+        dropped = ", ".join(f"{reason} {n}" for reason, n in sorted(drops.get(stage, {}).items()))
+        table.add_row(stage, seconds(p50), seconds(p99), str(misses.get(stage, 0)), dropped)
+    console.print(table)
 
 
 def _show_json(run: RunRecord, nodes: list[NodeRecord], counts: ItemCounts,

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from legato.component import Component
     from legato.engine.loop import Scheduler
 
-Entry = tuple[tuple[int, float, int, int], PendingCall]
+Entry = tuple[tuple[int, int, float, int], PendingCall]
 
 
 class Calls:

@@ -23,7 +23,7 @@ from typing import Any
 
 @dataclass(slots=True, kw_only=True)
 class RunStarted:
-    """A run began; ``wall`` is the epoch time of its ``time`` (the engine clock's)."""
+    """A run began: its id, the pipeline's name, and ``wall`` (epoch seconds) at ``time``."""
 
     run: str
     pipeline: str
@@ -55,7 +55,8 @@ class NodeStarted:
 
 @dataclass(slots=True, kw_only=True)
 class NodeFinished:
-    """A call of a node succeeded; ``outputs`` by port (the values, not copies)."""
+    """A call returned: its outputs by port, where it ran and when (``queued``: when its
+    inputs were all there)."""
 
     run: str
     item: int
@@ -72,7 +73,7 @@ class NodeFinished:
 
 @dataclass(slots=True, kw_only=True)
 class NodeFailed:
-    """A call of a node failed; ``will_retry``: the retry policy tries it again."""
+    """A call raised (or timed out); ``will_retry`` says whether another attempt follows."""
 
     run: str
     item: int
@@ -103,7 +104,7 @@ class CacheHit:
 
 @dataclass(slots=True, kw_only=True)
 class ItemFinished:
-    """An item ended, ``ok`` with its ``result`` or with its ``error``."""
+    """Every node of one item is done: ``ok`` with its ``result``, or its ``error``."""
 
     run: str
     item: int
@@ -116,7 +117,8 @@ class ItemFinished:
 
 @dataclass(slots=True, kw_only=True)
 class RunFinished:
-    """A run ended: ``status`` ok, failed or cancelled; items done and failed."""
+    """A run ended: ``status`` is ``ok``, ``failed`` or ``cancelled``, with the items
+    done and failed."""
 
     run: str
     status: str  # "ok" | "failed" | "cancelled"

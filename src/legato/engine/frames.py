@@ -283,11 +283,11 @@ class PendingCall:
     def first(self) -> Task:
         return self.tasks[0] if isinstance(self.tasks, list) else self.tasks
 
-    def priority(self) -> tuple[int, float, int, int]:
-        """Admission order: the item's priority tier, then critical-path rank, then age."""
+    def priority(self) -> tuple[int, int, float, int]:
+        """Admission order: the item's priority tier, then its age, then critical-path rank."""
         task = self.first()
         item = task.frame.item
-        return (-item.priority, -task.frame.plan.rank[task.node.id], item.seq, self.seq)
+        return (-item.priority, item.seq, -task.frame.plan.rank[task.node.id], self.seq)
 
     def finished(self) -> bool:
         if isinstance(self.tasks, list):

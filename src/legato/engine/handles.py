@@ -9,7 +9,6 @@ onto the awaiting loop with ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import weakref
 from collections import deque
@@ -229,6 +228,8 @@ class ItemHandle:
                 try:
                     callback(self)
                 except Exception:  # a callback's bug never stops the engine
+                    import logging
+
                     logging.getLogger("legato").exception(
                         "a done-callback of item %s raised", self.index)
 

@@ -7,9 +7,11 @@ yet produced. A node whose count reaches zero is *ready* and goes on one heap fo
 engine, ordered by
 
 1. the item's priority tier (``priority=``, higher first),
-2. critical-path rank: the estimated work on the longest path from the node to the end of its
-   graph (durations learned per node; 1 per node until measured),
-3. item age (submission order across every run), then arrival order.
+2. item age (submission order across every run): an older item's next stage goes before a
+   newer item's first, so items finish in the order they came (latency stays fair under load),
+3. critical-path rank, within an item: the estimated work on the longest path from the node to
+   the end of its graph (durations learned per node; 1 per node until measured), then arrival
+   order.
 
 The loop pops ready nodes and starts them (:mod:`legato.engine.calls`): a ``call`` node is
 admitted if everything it needs is free (resources, a warm instance slot, a rate-limit token)
@@ -72,7 +74,7 @@ class Scheduler:
         self.runs: set[Run] = set()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.local: deque[tuple[Call, Outcome]] = deque()  # completions from the loop's thread
-        self.ready: list[tuple[int, float, int, int, Task]] = []
+        self.ready: list[tuple[int, int, float, int, Task]] = []
         self._thread: threading.Thread | None = None
         self._ident = -1
         self._lock = threading.Lock()
@@ -248,7 +250,7 @@ class Scheduler:
         item = task.frame.item
         item.run.note_queued(task)
         rank = task.frame.plan.rank[task.node.id]
-        heapq.heappush(self.ready, (-item.priority, -rank, item.seq, next(self.seq), task))
+        heapq.heappush(self.ready, (-item.priority, item.seq, -rank, next(self.seq), task))
 
     def finish_item(self, item: Item, *, reused: bool = False) -> None:
         if item.finished:

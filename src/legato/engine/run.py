@@ -378,6 +378,11 @@ class Run:
         if self._holds == 0 and self._gate is not None:
             self._gate.set()
 
+    def has_room(self) -> bool:
+        """False while a ``Block(n)`` queue of this run is full (its source should wait)."""
+        gate = self._gate
+        return gate is None or gate.is_set()
+
     def release_all(self) -> None:
         """Let a waiting source go (the run is ending)."""
         if self._gate is not None:

@@ -296,6 +296,15 @@ class Store:
                     f"by {Claimant(run.host, run.pid, run.process).describe()})"))
         return run
 
+    def annotate(self, run_id: str, options: Mapping[str, Any]) -> None:
+        """Merge ``options`` (JSON data) into the run's recorded options: a stream keeps its
+        final counters there (``options["stream"]``), for ``legato show``."""
+        run = self.run(run_id)
+        runs = schema.runs
+        with writing(self.engine) as connection:
+            connection.execute(runs.update().where(runs.c.id == run.id).values(
+                options=json.dumps({**run.options, **options}, default=str)))
+
     # -- the cache -----------------------------------------------------------------------------
 
     def cached(self, key: str) -> dict[str, str] | None:
