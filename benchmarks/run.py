@@ -32,6 +32,7 @@ from suite import Family, Row, Sample, join  # noqa: E402
 from workloads import (  # noqa: E402
     batching,
     control,
+    generative,
     latency,
     memory,
     on_ray,
@@ -55,6 +56,7 @@ FAMILIES: dict[str, Callable[..., Family]] = {
     "b10": control.family,  # B10: a fixed-rate control loop against a hand-written one
     "b7": on_ray.family,  # B7: legato's Ray backend against hand-written Ray
     "serving": serving.family,  # B9: HTTP serving against LitServe and Ray Serve
+    "generative": generative.family,  # B11: the generative example against the same by hand
 }
 SKIPPED_BY_NO_PEERS = (*report.PEERS, "litserve")
 OWN_RAY = frozenset({"serving"})  # families whose Ray peer starts its own cluster (Ray Serve's)
