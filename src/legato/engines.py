@@ -16,11 +16,11 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from legato.backends.local import LocalBackend
-from legato.engine import Backend, Engine
+from legato.engine import Backend, Engine, Run
 from legato.engine.backend import values_of
 from legato.errors import ConfigError
 from legato.graph import Graph
@@ -136,5 +136,22 @@ def recording_for(
                   info=run_info, digest=values_of(engine.backend).digest, **options)
 
 
-__all__ = ["backend_engine", "choose", "default_engine", "ray_address", "ray_engine",
-           "recording_for"]
+def finish_recording(run: Run, recording: Recording, ok: bool) -> None:
+    """Once ``run`` has finished, close its recording (quietly when the run failed)."""
+    run.wait(30.0)
+    recording.close(quiet=not ok)
+
+
+def recorded(results: Iterator[Any], recording: Recording) -> Generator[Any, None, None]:
+    """The results, then the recording closed: its StoreError raised once every result is out
+    (quietly when the run itself fails or is closed early)."""
+    try:
+        yield from results
+    except BaseException:
+        recording.close(quiet=True)
+        raise
+    recording.close()
+
+
+__all__ = ["backend_engine", "choose", "default_engine", "finish_recording", "ray_address",
+           "ray_engine", "recorded", "recording_for"]

@@ -241,7 +241,11 @@ class Pipeline:
 
             total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
             results = with_progress(run, chosen.bus, total=total, label=self.name)
-        return results if recording is None else _recorded(results, recording)
+        if recording is None:
+            return results
+        from legato.engines import recorded
+
+        return recorded(results, recording)
 
     def open(
         self,
@@ -414,7 +418,9 @@ class Pipeline:
             if recording is not None:
                 import asyncio
 
-                await asyncio.get_running_loop().run_in_executor(None, _finish_recording,
+                from legato.engines import finish_recording
+
+                await asyncio.get_running_loop().run_in_executor(None, finish_recording,
                                                                  run, recording, ok)
         return result
 
@@ -430,22 +436,6 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
-
-
-def _finish_recording(run: Run, recording: Recording, ok: bool) -> None:
-    run.wait(30.0)
-    recording.close(quiet=not ok)
-
-
-def _recorded(results: Iterator[Any], recording: Recording) -> Generator[Any, None, None]:
-    """The results, then the recording closed: its StoreError raised once every result is out
-    (quietly when the run itself fails or is closed early)."""
-    try:
-        yield from results
-    except BaseException:
-        recording.close(quiet=True)
-        raise
-    recording.close()
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -24,8 +24,7 @@ from collections.abc import Generator, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from legato.engine.events import CacheHit, ItemFinished, NodeQueued, RunFinished
-from legato.engine.feeder import Feeder
-from legato.engine.frames import Failure, Item, RunStats, Task
+from legato.engine.frames import Item, RunStats, Task
 from legato.engine.handles import Dropped, ItemHandle, Updates
 from legato.engine.memo import Memo, Reuse
 from legato.errors import BuildError, ConfigError, RunCancelled, RunError
@@ -37,8 +36,7 @@ if TYPE_CHECKING:
 OnError = Literal["raise", "skip", "collect"]
 OnDrop = Literal["skip", "keep"]
 
-_END = object()
-_CHUNK = 256  # items handed to the loop in one message
+END = object()  # what the run puts on its results queue when it has ended
 _LATENCIES = 1024  # recent call durations kept per stage, for run.stats().latency
 
 
@@ -364,7 +362,7 @@ class Run:
         if finished is not None:
             finished.set()
         if self._out is not None:
-            self._out.put(_END)
+            self._out.put(END)
 
     def hold(self) -> None:
         """A Block(n) queue is full: take no new items from this run's source."""
@@ -400,90 +398,23 @@ class Run:
         (as ``(index, result)`` pairs when ``indexed``). Failed items raise
         (``on_error="raise"``), are left out (``"skip"``) or appear as :class:`Failure`
         (``"collect"``); dropped items are left out (``on_drop="skip"``) or appear as their
-        :class:`Dropped` marker (``"keep"``)."""
-        if self._out is not None:
-            raise RunError(f"the results of run {self.id} are already being read")
-        out = self._out = queue.SimpleQueue()
-        source = self._source
-        feeder = None
-        if source is not None and self._feed:
-            feeder = Feeder(source, self.window, self)
-            feeder.start()
-        exhausted = source is None or feeder is not None
-        if source is None and not self._closed:
-            pass  # items come from submit(), elsewhere
-        handed = 0
-        buffer: dict[int, ItemHandle] = {}
-        next_out = 0
-        status = "failed"
-        try:
-            while True:
-                if not exhausted:
-                    assert source is not None
-                    chunk: list[Mapping[str, Any]] = []
-                    room = self.window - (self._next - handed)
-                    while room > 0 and len(chunk) < _CHUNK:
-                        if chunk and self._gate is not None and not self._gate.is_set():
-                            break
-                        try:
-                            chunk.append(next(source))
-                        except StopIteration:
-                            exhausted = True
-                            break
-                        room -= 1
-                    self.submit_many(chunk)
-                    if exhausted:
-                        self.close()
-                handle = out.get()
-                if handle is _END:
-                    if self._fatal is not None:
-                        raise self._fatal
-                    if self._cancelled:
-                        raise RunCancelled(f"run {self.id} of '{self.graph.name}' was cancelled")
-                    status = "ok"
-                    return
-                if self.ordered:
-                    buffer[handle.index] = handle
-                    while next_out in buffer:
-                        ready = buffer.pop(next_out)
-                        next_out += 1
-                        handed += 1
-                        if feeder is not None:
-                            feeder.room.release()
-                        yield from self._emit(ready)
-                else:
-                    handed += 1
-                    if feeder is not None:
-                        feeder.room.release()
-                    yield from self._emit(handle)
-        except (GeneratorExit, KeyboardInterrupt, RunCancelled) as exc:
-            # Ctrl-C or closing the iterator cancels; an exception may say otherwise (SIGTERM:
-            # ``run_status = "interrupted"``); either way the run is resumable
-            status = getattr(exc, "run_status", "cancelled")
-            raise
-        finally:
-            if feeder is not None:
-                feeder.stop()
-            if not self._ended:
-                self._cancelled = self._cancelled or status in ("cancelled", "interrupted")
-                self._send(functools.partial(
-                    self._s.abort_run, self,
-                    RunCancelled(f"run {self.id} of '{self.graph.name}' was stopped"),
-                    status=status))
-                self.wait(30.0)
+        :class:`Dropped` marker (``"keep"``). See :mod:`legato.engine.results`."""
+        from legato.engine.results import consume
 
-    def _emit(self, handle: ItemHandle) -> Generator[Any, None, None]:
-        error = handle.exception()
-        if error is not None:
-            if self.on_error == "raise":
-                raise error
-            if self.on_error == "collect":
-                yield Failure(handle.index, error, handle.inputs)
+        if self._out is not None:  # on the first next(), as a generator's body runs
+            raise RunError(f"the results of run {self.id} are already being read")
+        self._out = queue.SimpleQueue()
+        yield from consume(self, self._out)
+
+    def _stopped(self, status: str) -> None:
+        """The consumer stopped before the run ended: end it (``status``) and wait."""
+        if self._ended:
             return
-        result = handle._result
-        if isinstance(result, Dropped) and self.on_drop == "skip":
-            return
-        yield (handle.index, result) if self.indexed else result
+        self._cancelled = self._cancelled or status in ("cancelled", "interrupted")
+        self._send(functools.partial(
+            self._s.abort_run, self,
+            RunCancelled(f"run {self.id} of '{self.graph.name}' was stopped"), status=status))
+        self.wait(30.0)
 
 
 def _opening(scheduler: Scheduler, run: Run, then: Any) -> None:
