@@ -175,6 +175,9 @@ class RayBackend:
             running = self._running.get(call.id)
         if running is not None:
             with contextlib.suppress(Exception):  # already finished, or Ray already gone
+                done, _ = self._ray.wait([running.ref], timeout=0)
+                if done:  # finished meanwhile: cancelling it now only races its completion,
+                    return  # which Ray 2.60 may turn into a failed CHECK that aborts the driver
                 self._ray.cancel(running.ref, force=running.key is None)
 
     def evict(self, target: Instance, slot: int) -> None:
