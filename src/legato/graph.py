@@ -305,9 +305,9 @@ class Graph:
         parts = [self.name, ",".join(port.name for port in self.inputs)]
         for path, node in self.walk():
             target = node.target.fingerprint() if node.target is not None else node.kind
-            sources = ",".join(f"{port}<{_label(source)}" for port, source in node.inputs.items())
+            sources = ",".join(f"{port}<{source_text(src)}" for port, src in node.inputs.items())
             parts.append(f"{path}:{target}:{sources}")
-        parts.append(",".join(f"{name}<{_label(src)}" for name, src in self.outputs.items()))
+        parts.append(",".join(f"{name}<{source_text(src)}" for name, src in self.outputs.items()))
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
     def __len__(self) -> int:
@@ -317,7 +317,7 @@ class Graph:
         return f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes>"
 
 
-def _label(source: Source) -> str:
+def source_text(source: Source) -> str:
     """A source as stable text: a reference's node and port, a plain constant's repr."""
     if isinstance(source, Const):
         value = source.value

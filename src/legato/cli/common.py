@@ -44,6 +44,8 @@ RunId = Annotated[str, typer.Argument(
     metavar="RUN", help="A run id, or a unique prefix of one (legato runs lists them).")]
 
 Json = Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")]
+Limit = Annotated[int, typer.Option(
+    "--limit", "-n", min=1, help="Show at most this many runs, newest first.")]
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from legato.cli import records
-from legato.cli.common import Json, StoreUrl, UsageError, opened, reporting
+from legato.cli.common import Json, Limit, StoreUrl, UsageError, opened, reporting
 from legato.cli.formats import size
 
 if TYPE_CHECKING:
@@ -30,8 +30,7 @@ DryRun = Annotated[bool, typer.Option(
 @runs.callback()
 def listing(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(
-        "--limit", "-n", min=1, help="Show at most this many runs, newest first.")] = 20,
+    limit: Limit = 20,
     as_json: Json = False,
     store: StoreUrl = None,
 ) -> None:

@@ -22,7 +22,17 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from legato.cli.common import Json, RunId, StoreUrl, UsageError, opened, reporting, stderr, stdout
+from legato.cli.common import (
+    Json,
+    Limit,
+    RunId,
+    StoreUrl,
+    UsageError,
+    opened,
+    reporting,
+    stderr,
+    stdout,
+)
 from legato.cli.failures import (
     BEFORE_NODES,
     Failure,
@@ -74,8 +84,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
 
 def runs(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(
-        "--limit", "-n", min=1, help="Show at most this many runs, newest first.")] = 20,
+    limit: Limit = 20,
     as_json: Json = False,
     store: StoreUrl = None,
 ) -> None:

@@ -187,16 +187,27 @@ class ItemHandle:
                 return
         callback(self)
 
+    def finished(self) -> Any:
+        """An asyncio future of the running loop, resolved (to None) when the item finishes;
+        read the outcome from the handle then. The loop is woken once for every handle that
+        finished meanwhile."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        if self._finished:
+            waiter.set_result(None)
+            return waiter
+        wakes = _wakes_of(loop)
+        self.add_done_callback(lambda _: wakes.add(waiter))
+        return waiter
+
     def __await__(self) -> Generator[Any, None, Any]:
         if not self._finished:
             import asyncio
 
-            loop = asyncio.get_running_loop()
-            waiter: asyncio.Future[None] = loop.create_future()
-            wakes = _wakes_of(loop)
-            self.add_done_callback(lambda _: wakes.add(waiter))
             try:
-                yield from waiter.__await__()
+                yield from self.finished().__await__()
             except asyncio.CancelledError:
                 self.cancel()
                 raise

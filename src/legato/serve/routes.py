@@ -234,13 +234,7 @@ async def _finished_or_gone(request: Request, handle: ItemHandle) -> bool:
     """Wait for the item; False as soon as the client disconnects first."""
     if handle.done():
         return True
-    loop = asyncio.get_running_loop()
-    finished: asyncio.Future[None] = loop.create_future()
-
-    def wake(_: ItemHandle) -> None:
-        loop.call_soon_threadsafe(_settle, finished)
-
-    handle.add_done_callback(wake)
+    finished = handle.finished()
     watcher = asyncio.ensure_future(_disconnect(request))
     try:
         await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
@@ -253,11 +247,6 @@ async def _finished_or_gone(request: Request, handle: ItemHandle) -> bool:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
     return finished.done()
-
-
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 async def _disconnect(request: Request) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from legato.graph import Const, Graph, Source
+from legato.graph import Const, Graph, Source, source_text
 
 _INDEX = re.compile(r"\[\d+\]")
 
@@ -40,11 +40,11 @@ def shape(graph: Graph) -> str:
 
 def _shape(graph: Graph, prefix: str, parts: list[str]) -> None:
     for node_id, node in graph.nodes.items():
-        sources = ",".join(f"{port}<{_source(src)}" for port, src in node.inputs.items())
+        sources = ",".join(f"{port}<{source_text(src)}" for port, src in node.inputs.items())
         parts.append(f"{prefix}{node_id}:{node.kind}:{sources}")
         for label, body in _bodies(node.kind, node.body, node.orelse):
             _shape(body, f"{prefix}{node_id}/{label}", parts)
-    parts.append(",".join(f"{name}<{_source(src)}" for name, src in graph.outputs.items()))
+    parts.append(",".join(f"{name}<{source_text(src)}" for name, src in graph.outputs.items()))
 
 
 def lineage(graph: Graph) -> dict[str, str]:
@@ -62,7 +62,7 @@ def _lineage(graph: Graph, prefix: str, inputs: dict[str, str],
 
     def of(source: Source) -> str:
         if isinstance(source, Const):
-            return f"const:{_source(source)}"
+            return f"const:{source_text(source)}"
         if source.node is None:
             return inputs.get(source.port, f"input:{source.port}")
         return local.get(source.node, f"node:{source.node}")
@@ -84,16 +84,8 @@ def _lineage(graph: Graph, prefix: str, inputs: dict[str, str],
 
 
 def _bodies(kind: str, body: Graph | None, orelse: Graph | None) -> list[tuple[str, Graph]]:
-    if kind == "branch":
-        return [(label, sub) for label, sub in (("then/", body), ("else/", orelse))
+    if kind in ("branch", "loop"):  # a loop's orelse is its until graph
+        labels = ("then/", "else/") if kind == "branch" else ("", "until/")
+        return [(label, sub) for label, sub in zip(labels, (body, orelse), strict=True)
                 if sub is not None]
     return [("", body)] if body is not None else []
-
-
-def _source(source: Source) -> str:
-    """A source as stable text: a reference's node and port, a plain constant's repr."""
-    if isinstance(source, Const):
-        value = source.value
-        plain = value is None or isinstance(value, bool | int | float | str | bytes)
-        return repr(value) if plain else f"<{type(value).__qualname__}>"
-    return f"{source.node}.{source.port}"
