@@ -1,0 +1,487 @@
+"""OpenTelemetry traces of runs, made from the engine's events (``pip install 'legato[otel]'``).
+
+:class:`Tracing` is a bus subscriber that turns events into spans, after the fact: the engine
+knows nothing of OpenTelemetry, and a run that nobody traces pays nothing. The spans:
+
+- ``legato.run <pipeline>``: RunStarted to RunFinished (``legato.run.id``, ``legato.pipeline``,
+  ``legato.mode``, ``legato.run.status``; status ERROR when the run failed).
+- ``legato.item <pipeline>``: ItemStarted to ItemFinished (``legato.run.id``, ``legato.item``),
+  a child of its run's span. A served request that sent a valid W3C ``traceparent`` (the
+  ``context`` its submitter passed) makes it a child of that remote span instead, linked to the
+  run's span. A run of mode ``serve`` or ``stream`` lives as long as the service or the stream,
+  so its items without a remote parent are each the root of a trace of their own, linked to
+  the run's span (one trace holding every request of a day helps nobody).
+- ``<component>``: one span per node execution (NodeStarted to NodeFinished or NodeFailed), a
+  child of its item's span (``legato.node``, ``legato.component``, ``legato.attempt``,
+  ``legato.batch.size``, ``legato.cache.hit``, ``legato.executor``, ``legato.worker``); a
+  failed attempt has status ERROR and an ``exception`` event. A cache hit is a zero-length span
+  with ``legato.cache.hit`` true.
+- ``legato.batch <component>``: one per batch call (BatchFormed, until its members end), linked
+  to each member's node span; a child of the run's span when all members are of one run, else
+  the root of its own trace.
+
+Times: events carry the engine clock's monotonic seconds; RunStarted's ``wall`` maps them to
+the epoch nanoseconds spans want. State is bounded: a node's span is forgotten when it ends, an
+item's at ItemFinished, a run's at RunFinished; a run that leaves items open (cancelled ones get
+no ItemFinished) keeps at most :data:`OPEN_ITEMS` of them, ending the oldest past that.
+
+The subscriber runs on the engine's thread: it only creates and ends spans (the span processor
+exports on its own thread) and it never raises into the engine.
+
+:func:`configure` sets up where spans go, from the standard ``OTEL_*`` environment variables;
+:func:`enable` attaches :class:`Tracing` to an engine. OpenTelemetry is imported here only,
+and this module only when tracing is asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from legato.engine import Engine, EventBus
+from legato.engine.events import (
+    BatchFormed,
+    CacheHit,
+    Event,
+    ItemDropped,
+    ItemFinished,
+    ItemStarted,
+    NodeFailed,
+    NodeFinished,
+    NodeStarted,
+    RunFinished,
+    RunStarted,
+)
+from legato.errors import ConfigError
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span, Tracer, TracerProvider
+
+log = logging.getLogger("legato.otel")
+
+OPEN_ITEMS = 10_000  # open item spans one run keeps before ending its oldest
+OPEN_BATCHES = 4_096  # open batch spans kept before ending the oldest
+LONG_LIVED = frozenset({"serve", "stream"})  # modes whose items are traces of their own
+INSTALL = "pip install 'legato[otel]'"
+
+
+@dataclass(slots=True)
+class _Run:
+    span: Span
+    context: Context
+    pipeline: str
+    mode: str
+    base_ns: int  # epoch ns at clock time ``t0``
+    t0: float
+    items: dict[int, _Item] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Item:
+    span: Span
+    context: Context
+    nodes: dict[str, tuple[int, Span]] = field(default_factory=dict)  # node -> (attempt, span)
+
+
+class Tracing:
+    """A bus subscriber making OpenTelemetry spans of runs, items and node executions (see the
+    module docstring). ``tracer_provider``: where spans go (default: the global one,
+    ``opentelemetry.trace.get_tracer_provider()``).
+
+    ``attach(engine_or_bus)`` subscribes it and returns the function that detaches it (ending
+    the spans still open). One instance may be attached to one engine at a time.
+    """
+
+    def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
+        trace = _api()
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        from legato import __version__
+
+        provider = tracer_provider or trace.get_tracer_provider()
+        self._trace = trace
+        self._tracer: Tracer = provider.get_tracer("legato", __version__)
+        self._propagator = TraceContextTextMapPropagator()
+        self._runs: dict[str, _Run] = {}
+        self._batches: dict[tuple[str, int], Span] = {}
+        self._lock = threading.Lock()
+        # until a RunStarted maps the engine clock to the epoch: right for the monotonic clock
+        self._base_ns = time.time_ns()
+        self._t0 = time.monotonic()
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            RunStarted: self._run_started, RunFinished: self._run_finished,
+            ItemStarted: self._item_started, ItemFinished: self._item_finished,
+            ItemDropped: self._item_dropped, NodeStarted: self._node_started,
+            NodeFinished: self._node_finished, NodeFailed: self._node_failed,
+            CacheHit: self._cache_hit, BatchFormed: self._batch_formed}
+
+    # -- subscribing ------------------------------------------------------------------------
+
+    def attach(self, target: Engine | EventBus) -> Callable[[], None]:
+        """Subscribe to ``target``'s bus (an engine's, or a bus); returns the function that
+        unsubscribes and ends the spans left open."""
+        bus = target.bus if isinstance(target, Engine) else target
+        unsubscribe = bus.subscribe(self)
+
+        def detach() -> None:
+            unsubscribe()
+            self.close()
+
+        return detach
+
+    def close(self) -> None:
+        """End every span still open (now): a detached run's spans still reach the exporter."""
+        with self._lock:
+            for run in self._runs.values():
+                for item in run.items.values():
+                    _end_item(item, None)
+                run.span.end()
+            self._runs.clear()
+            for span in self._batches.values():
+                span.end()
+            self._batches.clear()
+
+    def __call__(self, event: Event) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            return
+        try:
+            with self._lock:
+                handler(event)
+        except Exception:  # a tracing bug must never fail a run
+            log.exception("tracing failed on %s; the event is skipped", type(event).__name__)
+
+    # -- runs and items ---------------------------------------------------------------------
+
+    def _run_started(self, event: RunStarted) -> None:
+        base_ns = int(event.wall * 1e9)
+        self._base_ns, self._t0 = base_ns, event.time
+        mode = getattr(event, "mode", "run")
+        span = self._tracer.start_span(
+            f"legato.run {event.pipeline}", context=_root(), start_time=base_ns,
+            attributes={"legato.run.id": event.run, "legato.pipeline": event.pipeline,
+                        "legato.mode": mode})
+        self._runs[event.run] = _Run(span, self._trace.set_span_in_context(span),
+                                     event.pipeline, mode, base_ns, event.time)
+
+    def _run_finished(self, event: RunFinished) -> None:
+        run = self._runs.pop(event.run, None)
+        if run is None:
+            return
+        end = _ns(run, event.time)
+        for item in run.items.values():
+            _end_item(item, end)
+        span = run.span
+        span.set_attribute("legato.run.status", event.status)
+        span.set_attribute("legato.run.done", event.done)
+        span.set_attribute("legato.run.failed", event.failed)
+        if event.status == "failed":
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR,
+                                               f"{event.failed} items failed"))
+        span.end(end_time=end)
+
+    def _item_started(self, event: ItemStarted) -> None:
+        run = self._runs.get(event.run)
+        if run is None:
+            return
+        self._open_item(run, event.run, event.item, event.time, event.context)
+
+    def _open_item(self, run: _Run, run_id: str, index: int, when: float,
+                   carrier: Mapping[str, str] | None = None) -> _Item:
+        parent, links = run.context, None
+        remote = self._remote(carrier) if carrier else None
+        if remote is not None or run.mode in LONG_LIVED:
+            parent = remote if remote is not None else _root()
+            links = [self._trace.Link(run.span.get_span_context())]
+        span = self._tracer.start_span(
+            f"legato.item {run.pipeline}", context=parent, links=links,
+            start_time=_ns(run, when), attributes={"legato.run.id": run_id, "legato.item": index})
+        item = run.items[index] = _Item(span, self._trace.set_span_in_context(span))
+        if len(run.items) > OPEN_ITEMS:  # the oldest open item: dicts keep insertion order
+            oldest = next(iter(run.items))
+            _end_item(run.items.pop(oldest), None)
+        return item
+
+    def _remote(self, carrier: Mapping[str, str]) -> Context | None:
+        """The remote parent a W3C ``traceparent`` names, or None when it names none validly."""
+        context = self._propagator.extract(carrier)
+        if not self._trace.get_current_span(context).get_span_context().is_valid:
+            return None
+        return context
+
+    def _item_finished(self, event: ItemFinished) -> None:
+        run = self._runs.get(event.run)
+        item = run.items.pop(event.item, None) if run is not None else None
+        if item is None:
+            return
+        assert run is not None
+        if not event.ok:
+            item.span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, event.error))
+        _end_item(item, _ns(run, event.time))
+
+    def _item_dropped(self, event: ItemDropped) -> None:
+        item = self._item(event.run, event.item)
+        if item is not None:
+            item.span.set_attributes({"legato.dropped.node": event.node,
+                                      "legato.dropped.reason": event.reason})
+
+    def _item(self, run_id: str, index: int, when: float | None = None) -> _Item | None:
+        """The item's state; opened at ``when`` when tracing began after it started."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return None
+        item = run.items.get(index)
+        if item is None and when is not None:
+            item = self._open_item(run, run_id, index, when)
+        return item
+
+    # -- node executions --------------------------------------------------------------------
+
+    def _node_started(self, event: NodeStarted) -> None:
+        item = self._item(event.run, event.item, event.time)
+        if item is None:
+            return
+        run = self._runs[event.run]
+        item.nodes[event.node] = (event.attempt, self._node_span(
+            run, item, event.node, event.component, event.attempt, event.batch_size,
+            _ns(run, event.time)))
+
+    def _node_span(self, run: _Run, item: _Item, node: str, component: str, attempt: int,
+                   batch_size: int, start: int, *, cached: bool = False) -> Span:
+        return self._tracer.start_span(
+            component or _component(node), context=item.context, start_time=start,
+            attributes={"legato.node": node, "legato.component": component or _component(node),
+                        "legato.attempt": attempt, "legato.batch.size": batch_size,
+                        "legato.cache.hit": cached})
+
+    def _ending(self, event: NodeFinished | NodeFailed) -> tuple[_Run, Span] | None:
+        """The span of the execution ``event`` ends (made now when its start was missed)."""
+        item = self._item(event.run, event.item, event.start)
+        if item is None:
+            return None
+        run = self._runs[event.run]
+        started = item.nodes.pop(event.node, None)
+        if started is not None and started[0] == event.attempt:
+            span = started[1]
+        else:
+            if started is not None:  # another attempt's, never ended: end it now
+                started[1].end()
+            span = self._node_span(run, item, event.node, event.component, event.attempt,
+                                   event.batch_size, _ns(run, event.start))
+        span.set_attributes({"legato.executor": event.executor, "legato.worker": event.worker})
+        return run, span
+
+    def _node_finished(self, event: NodeFinished) -> None:
+        ended = self._ending(event)
+        if ended is not None:
+            run, span = ended
+            span.end(end_time=_ns(run, event.end))
+            if event.batch:
+                self._batch_ended(event.component, event.batch, _ns(run, event.end))
+
+    def _node_failed(self, event: NodeFailed) -> None:
+        ended = self._ending(event)
+        if ended is None:
+            return
+        run, span = ended
+        when = _ns(run, event.end)
+        span.set_attribute("legato.retried", event.will_retry)
+        if event.exception is not None:
+            span.record_exception(event.exception, timestamp=when)
+        else:
+            span.add_event("exception", {"exception.message": event.error}, timestamp=when)
+        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, event.error))
+        span.end(end_time=when)
+        if event.batch:
+            self._batch_ended(event.component, event.batch, when)
+
+    def _cache_hit(self, event: CacheHit) -> None:
+        item = self._item(event.run, event.item, event.time)
+        if item is None:
+            return
+        run = self._runs[event.run]
+        when = _ns(run, event.time)
+        span = self._node_span(run, item, event.node, event.component, 0, 1, when, cached=True)
+        span.set_attribute("legato.cache.source", event.source)
+        span.end(end_time=when)
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def _batch_formed(self, event: BatchFormed) -> None:
+        links = []
+        runs = set()
+        for run_id, index, node in event.members:
+            runs.add(run_id)
+            item = self._item(run_id, index)
+            started = item.nodes.get(node) if item is not None else None
+            if started is not None:
+                links.append(self._trace.Link(started[1].get_span_context()))
+        run = self._runs.get(next(iter(runs))) if len(runs) == 1 else None
+        start = _ns(run, event.time) if run is not None else self._clock_ns(event.time)
+        span = self._tracer.start_span(
+            f"legato.batch {event.component}", links=links, start_time=start,
+            context=run.context if run is not None else _root(),
+            attributes={"legato.component": event.component, "legato.batch.size": event.size,
+                        "legato.batch.reason": event.reason, "legato.batch.runs": event.runs})
+        key = (event.component, event.batch)
+        self._batches[key] = span
+        if len(self._batches) > OPEN_BATCHES:
+            self._batches.pop(next(iter(self._batches))).end()
+
+    def _batch_ended(self, component: str, batch: int, end: int) -> None:
+        """A member of the batch call ended: so did the call (its members end together)."""
+        span = self._batches.pop((component, batch), None)
+        if span is not None:
+            span.end(end_time=end)
+
+    def _clock_ns(self, when: float) -> int:
+        return self._base_ns + int((when - self._t0) * 1e9)
+
+
+def _ns(run: _Run, when: float) -> int:
+    """Engine clock seconds as epoch nanoseconds (differences kept exact to the ns)."""
+    return run.base_ns + int((when - run.t0) * 1e9)
+
+
+def _end_item(item: _Item, end: int | None) -> None:
+    for _, span in item.nodes.values():
+        span.end(end_time=end)
+    item.nodes.clear()
+    item.span.end(end_time=end)
+
+
+def _component(node: str) -> str:
+    """A node path's component name (``refine[2]/score`` -> ``score``), for events that do not
+    carry one."""
+    return node.rsplit("/", 1)[-1].split("[", 1)[0]
+
+
+def _root() -> Context:
+    """An empty context: a span started in it begins a trace of its own (never a child of
+    whatever span is current on the engine's thread)."""
+    from opentelemetry.context import Context
+
+    return Context()
+
+
+def _api() -> Any:
+    """``opentelemetry.trace``, or ConfigError naming the extra to install."""
+    try:
+        from opentelemetry import trace
+    except ImportError as exc:
+        raise ConfigError(f"tracing needs OpenTelemetry: {INSTALL} ({exc.name} is "
+                          "missing)") from None
+    return trace
+
+
+# -- configuration -------------------------------------------------------------------------
+
+_configured: TracerProvider | None = None
+_configure_lock = threading.Lock()
+EXPORTERS = ("otlp", "console", "none")
+
+
+def configure() -> TracerProvider:
+    """The tracer provider legato's spans go to, set up once per process.
+
+    When the application already installed a global tracer provider
+    (``opentelemetry.trace.set_tracer_provider``), that one. Otherwise an SDK
+    ``TracerProvider`` is made and installed globally: its resource from ``Resource.create()``
+    (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``; the service name defaults to
+    ``legato``), a ``BatchSpanProcessor`` per exporter that ``OTEL_TRACES_EXPORTER`` names
+    (``otlp``, the default: OTLP over HTTP, configured by ``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``..._HEADERS`` and the rest; ``console``: JSON
+    on stdout; ``none``). Raises ConfigError when the ``otel`` extra is not installed or the
+    variable names another exporter.
+    """
+    global _configured
+    trace = _api()
+    with _configure_lock:
+        if _configured is not None:
+            return _configured
+        current = trace.get_tracer_provider()
+        if not isinstance(current, trace.ProxyTracerProvider):
+            _configured = current
+            return current
+        provider = _sdk_provider()
+        trace.set_tracer_provider(provider)
+        _configured = trace.get_tracer_provider()
+        return _configured
+
+
+def _sdk_provider() -> TracerProvider:
+    try:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider as SdkProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError as exc:
+        raise ConfigError(f"tracing needs the OpenTelemetry SDK: {INSTALL} ({exc.name} is "
+                          "missing)") from None
+    names = [name.strip().lower() for name in
+             os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",") if name.strip()]
+    unknown = [name for name in names if name not in EXPORTERS]
+    if unknown:
+        raise ConfigError(f"OTEL_TRACES_EXPORTER must name exporters among "
+                          f"{', '.join(EXPORTERS)}, got {unknown[0]!r}")
+    attributes = {} if os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", "") else {"service.name": "legato"}
+    provider = SdkProvider(resource=Resource.create(attributes))
+    for name in dict.fromkeys(names):
+        if name == "none":
+            continue
+        provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
+    return provider
+
+
+def _exporter(name: str) -> Any:
+    if name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                              os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"))
+    if protocol != "http/protobuf":
+        raise ConfigError(f"legato exports OTLP traces over http/protobuf; "
+                          f"OTEL_EXPORTER_OTLP_PROTOCOL is {protocol!r}")
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as exc:
+        raise ConfigError(f"tracing to OTLP needs its exporter: {INSTALL} ({exc.name} is "
+                          "missing)") from None
+    return OTLPSpanExporter()  # endpoint, headers, timeout... from OTEL_EXPORTER_OTLP_*
+
+
+def enable(engine: Engine | None = None, *,
+           tracer_provider: TracerProvider | None = None) -> Callable[[], None]:
+    """Trace every run of ``engine`` (default: the process's default engine) to
+    ``tracer_provider`` (default: :func:`configure`'s). Returns the function that stops it:
+    it detaches, ends the spans still open and flushes what is buffered."""
+    provider = tracer_provider if tracer_provider is not None else configure()
+    if engine is None:
+        from legato.engines import default_engine
+
+        engine = default_engine()
+    detach = Tracing(provider).attach(engine)
+
+    def disable() -> None:
+        detach()
+        flush = getattr(provider, "force_flush", None)
+        if callable(flush):
+            flush()
+
+    return disable
+
+
+def wanted() -> bool:
+    """Whether ``LEGATO_OTEL`` asks for traces (``1``, ``true``, ``yes``, ``on``)."""
+    return os.environ.get("LEGATO_OTEL", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+__all__ = ["EXPORTERS", "OPEN_BATCHES", "OPEN_ITEMS", "Tracing", "configure", "enable",
+           "wanted"]
