@@ -1,7 +1,8 @@
 """What ``legato run``, ``map`` and ``resume`` take besides the pipeline: inputs (``--input``
 or a JSON object on stdin), where calls run (``--backend``, ``--address``), custom resources
-(``--resources``), the cache (``--cache``), and the files results and events go to; each
-parsed into what the Python API takes, a malformed one refused as a :class:`UsageError`.
+(``--resources``), the cache (``--cache``), traces (``--otel``, shared with ``stream`` and
+``serve``), and the files results and events go to; each parsed into what the Python API
+takes, a malformed one refused as a :class:`UsageError`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import enum
 import json
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -141,3 +144,26 @@ Events = Annotated[Path | None, typer.Option(
 Progress = Annotated[bool | None, typer.Option(
     "--progress/--no-progress", help="A progress bar on stderr (default: on a terminal).",
     show_default=False)]
+
+
+Otel = Annotated[bool, typer.Option(
+    "--otel", envvar="LEGATO_OTEL",
+    help="Send OpenTelemetry traces of the runs: where to, the standard OTEL_* environment "
+    "variables say (OTLP to localhost:4318 by default). Needs pip install 'legato[otel]'. "
+    "Also LEGATO_OTEL=1.")]
+
+
+@contextmanager
+def traced(engine: Engine, otel: bool) -> Iterator[None]:
+    """While inside, ``engine``'s runs are traced when ``--otel`` asks (see
+    :mod:`legato.observe.otel`); spans still buffered are sent on the way out."""
+    if not otel:
+        yield
+        return
+    from legato.observe.otel import enable
+
+    disable = enable(engine)
+    try:
+        yield
+    finally:
+        disable()

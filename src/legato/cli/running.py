@@ -45,6 +45,7 @@ from legato.cli.options import (
     Cache,
     CacheChoice,
     Events,
+    Otel,
     Output,
     Progress,
     Resources,
@@ -52,6 +53,7 @@ from legato.cli.options import (
     parse_inputs,
     parse_resources,
     stdin_inputs,
+    traced,
 )
 from legato.cli.outputs import Replacement, refuse_overwriting
 from legato.engine import Engine
@@ -76,6 +78,7 @@ def run(
     address: Address = None,
     resources: Resources = None,
     cache: Cache = CacheChoice.default,
+    otel: Otel = False,
 ) -> None:
     """Run the pipeline on one item and print its result as JSON."""
     with reporting(ctx), terminable():
@@ -83,16 +86,23 @@ def run(
         declared = parse_resources(resources)
         values = parse_inputs(inputs) if inputs else stdin_inputs()
         engine = engine_for(backend, address)
-        try:
-            result = pipeline.run(values, store=store, engine=engine, resources=declared,
-                                  cache=cache.argument())
-        except InputError as exc:
-            if values:
-                raise
-            raise InputError(f"{exc}; give inputs as --input NAME=VALUE or as a JSON object on "
-                             "stdin") from exc
+        with traced(engine, otel):
+            result = _run_one(pipeline, values, store=store, engine=engine, resources=declared,
+                              cache=cache)
         sys.stdout.write(dumps(result, indent=2) + "\n")
         sys.stdout.flush()
+
+
+def _run_one(pipeline: Pipeline, values: dict[str, Any], *, store: str | None, engine: Engine,
+             resources: dict[str, float], cache: CacheChoice) -> Any:
+    try:
+        return pipeline.run(values, store=store, engine=engine, resources=resources,
+                            cache=cache.argument())
+    except InputError as exc:
+        if values:
+            raise
+        raise InputError(f"{exc}; give inputs as --input NAME=VALUE or as a JSON object on "
+                         "stdin") from exc
 
 
 # -- map and resume ----------------------------------------------------------------------------
@@ -119,6 +129,7 @@ def map_(
     unordered: Annotated[bool, typer.Option(
         "--unordered", help="Write each result as soon as its item finishes, not in input "
         "order (each line keeps its index).")] = False,
+    otel: Otel = False,
 ) -> None:
     """Run the pipeline on every line of a JSON-lines file; write one result line per item.
 
@@ -157,7 +168,7 @@ def map_(
         job = Job(data=data, name=data, output=output, window=window, on_error=on_error,
                   events=events, progress=progress, store=False if no_store else (store or True),
                   info=info, backend=backend, address=address, resources=declared,
-                  cache=cache, ordered=not unordered, count=count)
+                  cache=cache, ordered=not unordered, count=count, otel=otel)
         _map(pipeline, job, report)
 
 
@@ -184,6 +195,7 @@ def resume(
         "--allow-changed-inputs", help="The data file changed since: compute changed and new "
         "items again, drop items it no longer has (by default such a resume is refused).")
     ] = False,
+    otel: Otel = False,
 ) -> None:
     """Continue a run that stopped: killed, cancelled, or with failed items.
 
@@ -228,7 +240,8 @@ def resume(
                   retry_failed=retry_failed, allow_changed_inputs=allow_changed_inputs,
                   resources=dict(options.get("resources") or {}),
                   cache=CacheChoice(options.get("cache", CacheChoice.default.value)),
-                  ordered=bool(options.get("ordered", True)), count=run.inputs.get("count"))
+                  ordered=bool(options.get("ordered", True)), count=run.inputs.get("count"),
+                  otel=otel)
         _map(pipeline, job, report)
 
 
@@ -256,7 +269,8 @@ class Job:
     what a new run records for ``resume``; ``resume``: the id of the run to continue;
     ``backend`` and ``address``: where calls run (see :func:`engine_for`); ``resources``:
     custom resources the run declares; ``cache``: what answers from the cache; ``ordered``:
-    results in input order; ``count``: the data file's items, when counted.
+    results in input order; ``count``: the data file's items, when counted; ``otel``: trace
+    the run (``--otel``).
     """
 
     data: str
@@ -277,6 +291,7 @@ class Job:
     cache: CacheChoice = CacheChoice.default
     ordered: bool = True
     count: int | None = None
+    otel: bool = False
 
 
 def _map(pipeline: Pipeline, job: Job, report: Report) -> None:
@@ -289,6 +304,7 @@ def _map(pipeline: Pipeline, job: Job, report: Report) -> None:
             raise UsageError(f"no such data file: {job.data}")
         engine = engine_for(job.backend, job.address)
         pipeline.check(engine=engine, resources=job.resources)
+        stack.enter_context(traced(engine, job.otel))
         show = stderr.is_terminal if job.progress is None else job.progress
         source = None if job.data == "-" else stack.enter_context(open(job.data, "rb"))
         lines = _lines(job, source, counted=show)

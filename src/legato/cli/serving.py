@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from legato.cli.common import UsageError, reporting, settings
-from legato.cli.options import Resources, parse_resources
+from legato.cli.options import Otel, Resources, parse_resources, traced
+from legato.engines import default_engine
 from legato.loader import load
 
 
@@ -55,6 +56,7 @@ def serve(
         "--store", metavar="URL|default", help="Record the service as one run, each request "
         "an item (a store URL or path, or 'default').", show_default=False)] = None,
     resources: Resources = None,
+    otel: Otel = False,
 ) -> None:
     """Serve pipelines over HTTP, one typed endpoint each, until SIGTERM (drained, exit 0)."""
     with reporting(ctx):
@@ -85,7 +87,8 @@ def serve(
         if settings(ctx).debug:
             options["debug"] = True
         pipelines = [load(spec) for spec in specs]
-        run_server(*pipelines, **options)
+        with traced(default_engine(), otel):  # the engine the service's runs use
+            run_server(*pipelines, **options)
 
 
 __all__ = ["serve"]

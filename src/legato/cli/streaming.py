@@ -30,7 +30,7 @@ import typer
 from legato.cli.common import Report, StoreUrl, Target, UsageError, reporting, stderr, terminable
 from legato.cli.jsonout import Encoder
 from legato.cli.lines import DataLines, Malformed
-from legato.cli.options import Address, BackendName, Output, Resources, engine_for
+from legato.cli.options import Address, BackendName, Otel, Output, Resources, engine_for, traced
 from legato.cli.options import parse_resources as resources_of
 from legato.cli.outputs import Replacement, refuse_overwriting
 from legato.engine import Dropped, Failure
@@ -74,6 +74,7 @@ def stream(
     backend: BackendName = "local",
     address: Address = None,
     resources: Resources = None,
+    otel: Otel = False,
 ) -> None:
     """Run the pipeline on a stream: ticks (--hz) or the lines of a file (--input); print each
     result as a JSON line as it finishes, and a live line of rate, drops and misses on stderr.
@@ -95,7 +96,7 @@ def stream(
                 source = _data(data or "-", stack)
             _stream(load(target), source, stack, report, output=output, record=record,
                     window=window, drops=drops, every=every, store=store, backend=backend,
-                    address=address, resources=resources)
+                    address=address, resources=resources, otel=otel)
 
 
 def replay(
@@ -178,10 +179,13 @@ def _items(lines: DataLines) -> Iterator[Any]:
 def _stream(pipeline: Pipeline, source: Any, stack: ExitStack, report: Report, *,
             output: Path | None, record: Path | None, window: int, drops: bool, every: float,
             store: str | None, backend: str, address: str | None,
-            resources: list[str] | None, keep: bool = False) -> dict[int, Any]:
-    """Run the stream, write its results; the results by index when ``keep``."""
+            resources: list[str] | None, keep: bool = False,
+            otel: bool = False) -> dict[int, Any]:
+    """Run the stream, write its results; the results by index when ``keep``; traced with
+    ``otel``."""
     stack.enter_context(terminable())
     engine = engine_for(backend, address)
+    stack.enter_context(traced(engine, otel))
     replacement = None
     if output is not None:
         replacement = Replacement(output)

@@ -100,17 +100,18 @@ class Tracing:
 
     def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
         trace = _api()
+        from opentelemetry.context import Context
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-        from legato import __version__
 
         provider = tracer_provider or trace.get_tracer_provider()
         self._trace = trace
-        self._tracer: Tracer = provider.get_tracer("legato", __version__)
+        self._tracer: Tracer = provider.get_tracer("legato", _version())
         self._propagator = TraceContextTextMapPropagator()
         self._runs: dict[str, _Run] = {}
         self._batches: dict[tuple[str, int], Span] = {}
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when the last open run ends
+        self._empty = Context()  # a span started in it is the root of a trace of its own
         # until a RunStarted maps the engine clock to the epoch: right for the monotonic clock
         self._base_ns = time.time_ns()
         self._t0 = time.monotonic()
@@ -123,17 +124,25 @@ class Tracing:
 
     # -- subscribing ------------------------------------------------------------------------
 
-    def attach(self, target: Engine | EventBus) -> Callable[[], None]:
+    def attach(self, target: Engine | EventBus, *, wait: float = 5.0) -> Callable[[], None]:
         """Subscribe to ``target``'s bus (an engine's, or a bus); returns the function that
-        unsubscribes and ends the spans left open."""
+        unsubscribes, after waiting up to ``wait`` seconds for the runs still open to end (a
+        run's last events come from the engine's thread just after its last result), and ends
+        the spans left open."""
         bus = target.bus if isinstance(target, Engine) else target
         unsubscribe = bus.subscribe(self)
 
         def detach() -> None:
+            self.wait_idle(wait)
             unsubscribe()
             self.close()
 
         return detach
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no run is open (at most ``timeout`` seconds); whether none is."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._runs, timeout)
 
     def close(self) -> None:
         """End every span still open (now): a detached run's spans still reach the exporter."""
@@ -164,7 +173,7 @@ class Tracing:
         self._base_ns, self._t0 = base_ns, event.time
         mode = getattr(event, "mode", "run")
         span = self._tracer.start_span(
-            f"legato.run {event.pipeline}", context=_root(), start_time=base_ns,
+            f"legato.run {event.pipeline}", context=self._empty, start_time=base_ns,
             attributes={"legato.run.id": event.run, "legato.pipeline": event.pipeline,
                         "legato.mode": mode})
         self._runs[event.run] = _Run(span, self._trace.set_span_in_context(span),
@@ -174,6 +183,8 @@ class Tracing:
         run = self._runs.pop(event.run, None)
         if run is None:
             return
+        if not self._runs:
+            self._idle.notify_all()
         end = _ns(run, event.time)
         for item in run.items.values():
             _end_item(item, end)
@@ -197,7 +208,7 @@ class Tracing:
         parent, links = run.context, None
         remote = self._remote(carrier) if carrier else None
         if remote is not None or run.mode in LONG_LIVED:
-            parent = remote if remote is not None else _root()
+            parent = remote if remote is not None else self._empty
             links = [self._trace.Link(run.span.get_span_context())]
         span = self._tracer.start_span(
             f"legato.item {run.pipeline}", context=parent, links=links,
@@ -326,7 +337,7 @@ class Tracing:
         start = _ns(run, event.time) if run is not None else self._clock_ns(event.time)
         span = self._tracer.start_span(
             f"legato.batch {event.component}", links=links, start_time=start,
-            context=run.context if run is not None else _root(),
+            context=run.context if run is not None else self._empty,
             attributes={"legato.component": event.component, "legato.batch.size": event.size,
                         "legato.batch.reason": event.reason, "legato.batch.runs": event.runs})
         key = (event.component, event.batch)
@@ -362,12 +373,15 @@ def _component(node: str) -> str:
     return node.rsplit("/", 1)[-1].split("[", 1)[0]
 
 
-def _root() -> Context:
-    """An empty context: a span started in it begins a trace of its own (never a child of
-    whatever span is current on the engine's thread)."""
-    from opentelemetry.context import Context
+def _version() -> str | None:
+    """legato's version, for the spans' instrumentation scope (legato itself is not imported:
+    this module sits below it)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return Context()
+    try:
+        return version("legato")
+    except PackageNotFoundError:
+        return None
 
 
 def _api() -> Any:

@@ -9,8 +9,10 @@ A request's way through ``POST /v1/pipelines/{name}``:
 3. its body validated against the pipeline's request model (JSON, or multipart with files
    for file ports): 422 naming each bad field;
 4. admitted by the pipeline's gate, or refused with 429 and ``Retry-After``;
-5. submitted as an item of the pipeline's run; while it runs, a client that disconnects
-   cancels it;
+5. submitted as an item of the pipeline's run, with its W3C trace context (the
+   ``traceparent`` and ``tracestate`` headers, when well formed: traces make the request's
+   span their parent; a malformed one is ignored, never refused); while it runs, a client
+   that disconnects cancels it;
 6. answered with the outputs, or the problem its error maps to (:mod:`legato.serve.problems`).
 """
 
@@ -20,7 +22,8 @@ import asyncio
 import contextlib
 import json
 import math
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,10 @@ from legato.serve.models import write_temporary
 from legato.serve.problems import MEDIA, Problem, documented, failed, invalid, problem
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+
+# W3C Trace Context: version-traceid-parentid-flags (a later version may append fields)
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[\x21-\x7e]*)?")
+_TRACESTATE = re.compile(r"[\x20-\x7e]{0,512}")
 
 
 def pipeline_routes(service: Service) -> APIRouter:
@@ -175,6 +182,7 @@ class Admitted:
     deadline: float | None
     priority: int | None
     temporary: list[Path]
+    context: Mapping[str, str] | None = None  # the W3C trace headers, for traces
 
     def submit(self, *, updates: bool = False) -> ItemHandle | None:
         """The request as an item of its pipeline's run; None when the run has closed (the
@@ -182,7 +190,8 @@ class Admitted:
         try:
             assert self.served.run is not None
             return self.served.run.submit(self.inputs, deadline=self.deadline,
-                                          priority=self.priority, updates=updates)
+                                          priority=self.priority, updates=updates,
+                                          context=self.context)
         except RunError:  # closed while this request was read
             return None
 
@@ -222,7 +231,8 @@ async def admit(request: Request, service: Service, served: Served) -> Admitted 
             headers={"Retry-After": str(refusal.retry_after)},
             queue_ahead=refusal.queue_ahead, retry_after=refusal.retry_after)
     service.enter()
-    return Admitted(service, served, inputs, deadline, priority, temporary)
+    return Admitted(service, served, inputs, deadline, priority, temporary,
+                    trace_context(request))
 
 
 def stopping() -> Response:
@@ -255,6 +265,20 @@ async def _disconnect(request: Request) -> None:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             return
+
+
+def trace_context(request: Request) -> dict[str, str] | None:
+    """The request's W3C trace context: its ``traceparent`` header (and ``tracestate`` with
+    it) when well formed (at most 512 characters each, the W3C's form); None otherwise. The
+    tracer checks the rest (an all-zero id, say); a request is never refused over them."""
+    parent = request.headers.get("traceparent")
+    if parent is None or len(parent) > 512 or not _TRACEPARENT.fullmatch(parent.strip()):
+        return None
+    context = {"traceparent": parent.strip()}
+    state = request.headers.get("tracestate")
+    if state is not None and _TRACESTATE.fullmatch(state):
+        context["tracestate"] = state
+    return context
 
 
 def _deadline(request: Request, cap: float | None) -> float | Problem | None:
@@ -342,4 +366,5 @@ def _remove(paths: list[Path]) -> None:
     paths.clear()
 
 
-__all__ = ["MEDIA", "Admitted", "admit", "pipeline_routes", "probe_routes", "stopping"]
+__all__ = ["MEDIA", "Admitted", "admit", "pipeline_routes", "probe_routes", "stopping",
+           "trace_context"]
