@@ -144,6 +144,14 @@ class Tracing:
         with self._idle:
             return self._idle.wait_for(lambda: not self._runs, timeout)
 
+    def open_spans(self) -> int:
+        """How many spans are open (runs, items, node executions, batches): zero once every
+        run traced has finished."""
+        with self._lock:
+            return len(self._batches) + sum(
+                1 + sum(1 + len(item.nodes) for item in run.items.values())
+                for run in self._runs.values())
+
     def close(self) -> None:
         """End every span still open (now): a detached run's spans still reach the exporter."""
         with self._lock:
