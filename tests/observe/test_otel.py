@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -303,6 +304,46 @@ def test_a_malformed_traceparent_is_ignored_and_the_request_succeeds(
     assert item.parent is None or not item.parent.is_remote
 
 
+def test_a_served_request_without_a_traceparent_is_a_trace_of_its_own(
+        traced: Traced, server: Any) -> None:
+    assert server.post("/v1/pipelines/two_steps", json={"x": 2}).status_code == 200
+    first = traced.one("legato.item two_steps")
+    assert server.post("/v1/pipelines/two_steps", json={"x": 3}).status_code == 200
+    second = next(span for span in traced.named("legato.item two_steps") if span is not first)
+    assert first.parent is None
+    assert second.parent is None
+    assert first.context.trace_id != second.context.trace_id
+    (link,) = first.links  # to the service's run span
+    assert [link.context.span_id for link in second.links] == [link.context.span_id]
+
+
+def test_an_application_tracer_provider_is_used_as_it_is(tmp_path: Path) -> None:
+    (tmp_path / "loud.py").write_text(PIPELINE)
+    code = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+from legato.loader import load
+from legato.observe import otel
+assert otel.configure() is provider
+stop = otel.enable()
+print(load("loud.py:loud").run({"text": "hi"}))
+stop()
+print(sorted(span.name for span in exporter.get_finished_spans()))
+"""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LEGATO_OTEL"))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, env=clean, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "HI", str(["legato.item loud", "legato.run loud", "shout"])]
+
+
 # -- configuration -------------------------------------------------------------------------------
 
 
@@ -329,8 +370,9 @@ class Collector:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def spans(self) -> list[tuple[str, str, dict[str, Any]]]:
-        """(service name, span name, attributes) of every span received at /v1/traces."""
+    def spans(self) -> list[dict[str, Any]]:
+        """Every span received at /v1/traces: its service (the resource's service.name), name,
+        attributes, trace id, span id and parent span id (hex; "" for none)."""
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
             ExportTraceServiceRequest,
         )
@@ -345,7 +387,11 @@ class Collector:
                     for span in scope.spans:
                         attributes = {a.key: json.loads(_value(a.value))
                                       for a in span.attributes}
-                        found.append((service["service.name"], span.name, attributes))
+                        found.append({"service": service["service.name"], "name": span.name,
+                                      "attributes": attributes,
+                                      "trace_id": span.trace_id.hex(),
+                                      "span_id": span.span_id.hex(),
+                                      "parent": span.parent_span_id.hex()})
         return found
 
     def close(self) -> None:
@@ -404,12 +450,64 @@ def test_otel_on_the_command_line_exports_over_otlp_as_the_environment_says(
         items = 2
     assert done.returncode == 0, done.stderr
     spans = collector.spans()
-    assert {service for service, _, _ in spans} == {"voices"}
-    names = sorted(name for _, name, _ in spans)
+    assert {span["service"] for span in spans} == {"voices"}
+    names = sorted(span["name"] for span in spans)
     assert names == sorted(["legato.run loud", *["legato.item loud"] * items,
                             *["shout"] * items])
-    run = next(attributes for _, name, attributes in spans if name == "legato.run loud")
+    run = next(span["attributes"] for span in spans if span["name"] == "legato.run loud")
     assert run["legato.mode"] == ("run" if how == "flag" else "map")
+
+
+@pytest.mark.timeout(120)
+def test_serve_otel_continues_the_callers_trace_and_exports_at_shutdown(
+        collector: Collector, tmp_path: Path) -> None:
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("uvicorn")
+    (tmp_path / "loud.py").write_text(PIPELINE)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LEGATO_"))},
+           "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url}
+    process = subprocess.Popen([sys.executable, "-m", "legato.cli", "serve", "loud.py:loud",
+                                "--port", "0", "--otel"], stderr=subprocess.PIPE, text=True,
+                               env=env, cwd=tmp_path)
+    try:
+        assert process.stderr is not None
+        url = None
+        for _ in range(50):  # a few lines at most before it says where it listens
+            line = process.stderr.readline()
+            if " at http://" in line:
+                url = line.split(" at ", 1)[1].split()[0]
+                break
+        assert url is not None, "the server did not start"
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for _ in range(300):
+                if client.get("/readyz").status_code == 200:
+                    break
+                threading.Event().wait(0.1)
+            answer = client.post("/v1/pipelines/loud", json={"text": "hi"},
+                                 headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+            assert answer.status_code == 200, answer.text
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    received = collector.spans()
+    spans = {span["name"]: span for span in received}
+    assert {"legato.run loud", "legato.item loud", "shout"} <= set(spans)
+    assert spans["legato.run loud"]["attributes"]["legato.mode"] == "serve"
+    assert spans["legato.run loud"]["trace_id"] != TRACE_ID
+    item = spans["legato.item loud"]
+    assert item["trace_id"] == spans["shout"]["trace_id"] == TRACE_ID
+    assert spans["shout"]["parent"] == item["span_id"]
+    # the item descends from the caller's span: directly, or through the server's own spans
+    # for the request when FastAPI instruments itself (recent versions do, OpenTelemetry given)
+    by_id = {span["span_id"]: span for span in received}
+    ancestors = [item["parent"]]
+    while ancestors[-1] in by_id:
+        ancestors.append(by_id[ancestors[-1]]["parent"])
+    assert ancestors[-1] == PARENT_ID
+    assert all(by_id[span]["name"] != "GET /readyz" for span in ancestors[:-1])
 
 
 def test_otel_without_the_extra_says_what_to_install(tmp_path: Path) -> None:

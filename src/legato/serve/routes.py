@@ -23,6 +23,7 @@ import contextlib
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,9 +269,14 @@ async def _disconnect(request: Request) -> None:
 
 
 def trace_context(request: Request) -> dict[str, str] | None:
-    """The request's W3C trace context: its ``traceparent`` header (and ``tracestate`` with
-    it) when well formed (at most 512 characters each, the W3C's form); None otherwise. The
-    tracer checks the rest (an all-zero id, say); a request is never refused over them."""
+    """The request's W3C trace context, for its item's span to be a child of: the span an
+    OpenTelemetry instrumentation of the server made for the request (FastAPI's own, or an ASGI
+    middleware's), when there is one; else its ``traceparent`` header (and ``tracestate``
+    with it) when well formed (at most 512 characters each, the W3C's form); None otherwise.
+    The tracer checks the rest (an all-zero id, say); a request is never refused over them."""
+    current = _current_span()
+    if current is not None:
+        return current
     parent = request.headers.get("traceparent")
     if parent is None or len(parent) > 512 or not _TRACEPARENT.fullmatch(parent.strip()):
         return None
@@ -279,6 +285,21 @@ def trace_context(request: Request) -> dict[str, str] | None:
     if state is not None and _TRACESTATE.fullmatch(state):
         context["tracestate"] = state
     return context
+
+
+def _current_span() -> dict[str, str] | None:
+    """The W3C headers of the span current in this request, when there is one (OpenTelemetry is
+    not imported for this: only looked at when something else has imported it)."""
+    if "opentelemetry.trace" not in sys.modules:
+        return None
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier or None
 
 
 def _deadline(request: Request, cap: float | None) -> float | Problem | None:
