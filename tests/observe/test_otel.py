@@ -227,18 +227,25 @@ def test_a_batch_span_links_to_each_member_node_span(engine: lg.Engine,
     assert batch.end_time == members[0].end_time
 
 
-def test_tracing_never_fails_a_run(engine: lg.Engine) -> None:
+def test_tracing_never_fails_a_run_and_logs_its_failure_once(
+        engine: lg.Engine, caplog: pytest.LogCaptureFixture) -> None:
     class Raising:
         def start_span(self, *args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("exporter on fire")
 
-    tracing = Tracing(TracerProvider())
-    tracing._tracer = Raising()
-    detach = tracing.attach(engine, wait=0)
+    class RaisingProvider(TracerProvider):
+        def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+            return Raising()
+
+    detach = Tracing(RaisingProvider()).attach(engine, wait=0)
     try:
         assert two_steps.run({"x": 1}, engine=engine) == 4
+        assert two_steps.run({"x": 2}, engine=engine) == 6
     finally:
         detach()
+    logged = [record for record in caplog.records if record.name == "legato.otel"]
+    assert len(logged) == 1
+    assert "RunStarted" in logged[0].getMessage()
 
 
 # -- served requests -----------------------------------------------------------------------------

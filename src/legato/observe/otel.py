@@ -112,6 +112,7 @@ class Tracing:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the last open run ends
         self._empty = Context()  # a span started in it is the root of a trace of its own
+        self._failed: set[str] = set()  # event kinds whose failure was logged
         # until a RunStarted maps the engine clock to the epoch: right for the monotonic clock
         self._base_ns = time.time_ns()
         self._t0 = time.monotonic()
@@ -171,8 +172,12 @@ class Tracing:
         try:
             with self._lock:
                 handler(event)
-        except Exception:  # a tracing bug must never fail a run
-            log.exception("tracing failed on %s; the event is skipped", type(event).__name__)
+        except Exception:  # a tracing bug must never fail a run (nor flood its log)
+            kind = type(event).__name__
+            if kind not in self._failed:
+                self._failed.add(kind)
+                log.exception("tracing failed on %s; such events are skipped when they fail "
+                              "(logged once)", kind)
 
     # -- runs and items ---------------------------------------------------------------------
 
@@ -483,7 +488,8 @@ def enable(engine: Engine | None = None, *,
            tracer_provider: TracerProvider | None = None) -> Callable[[], None]:
     """Trace every run of ``engine`` (default: the process's default engine) to
     ``tracer_provider`` (default: :func:`configure`'s). Returns the function that stops it:
-    it detaches, ends the spans still open and flushes what is buffered."""
+    it detaches, ends the spans still open and flushes what is buffered. Call it once per
+    engine: twice, and each span is made twice."""
     provider = tracer_provider if tracer_provider is not None else configure()
     if engine is None:
         from legato.engines import default_engine
