@@ -6,7 +6,7 @@ import io
 import json
 
 import legato as lg
-from legato.engine.events import EventBus, ItemFinished, RunStarted
+from legato.engine.events import EventBus, ItemFinished, NodeQueued, RunStarted
 from legato.observe.events_file import EventsFile
 
 
@@ -22,6 +22,55 @@ def test_bus_is_active_only_while_someone_listens() -> None:
     assert not bus.active
     bus.publish(event)
     assert seen == [event]
+
+
+def test_a_subscriber_takes_only_the_kinds_it_names() -> None:
+    bus = EventBus()
+    runs: list[object] = []
+    everything: list[object] = []
+    stop = bus.subscribe(runs.append, kinds=[RunStarted])
+    assert bus.wants(RunStarted)
+    assert not bus.wants(ItemFinished)
+    started = RunStarted(run="r", pipeline="p", time=0.0, wall=0.0)
+    finished = ItemFinished(run="r", item=0, ok=True, time=1.0)
+    bus.publish(started)
+    bus.publish(finished)
+    assert runs == [started]
+    bus.subscribe(everything.append)
+    assert bus.wants(ItemFinished)
+    bus.publish(finished)
+    assert everything == [finished]
+    assert runs == [started]
+    stop()
+    assert bus.wants(RunStarted)  # the other subscriber takes every kind
+
+
+def test_a_recorded_run_builds_no_event_the_recorder_drops(
+        engine: lg.Engine, tmp_path, monkeypatch) -> None:
+    built: list[str] = []
+    original = NodeQueued.__init__
+
+    def spy(self: NodeQueued, *args: object, **kwargs: object) -> None:
+        built.append("queued")
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(NodeQueued, "__init__", spy)
+
+    @lg.component
+    def inc(x: int) -> int:
+        return x + 1
+
+    @lg.pipeline
+    def p(x: int) -> int:
+        return inc(x)
+
+    assert list(p.map(range(3), engine=engine, store=tmp_path / "s.db")) == [1, 2, 3]
+    assert built == []
+    from legato.store import Store
+
+    with Store.open(tmp_path / "s.db") as store:
+        (run,) = store.runs()
+        assert [n.queued is not None for n in store.nodes(run.id)] == [True] * 3
 
 
 def test_an_unobserved_run_builds_no_events(engine: lg.Engine, monkeypatch) -> None:
