@@ -14,6 +14,7 @@ it: storing, caching, resuming).
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import weakref
 from collections.abc import Generator, Iterator, Mapping
@@ -39,7 +40,7 @@ def default_engine() -> Engine:
     global _default
     with _lock:
         if _default is None:
-            _default = Engine(LocalBackend())
+            _default = _observed(Engine(LocalBackend()))
             atexit.register(_close_default)
         return _default
 
@@ -60,7 +61,7 @@ def ray_engine(address: str | None = None) -> Engine:
         if engine is None:
             from legato.backends.ray import RayBackend
 
-            engine = _ray[address] = Engine(RayBackend(address))
+            engine = _ray[address] = _observed(Engine(RayBackend(address)))
             if len(_ray) == 1:  # after Ray's own exit hook, so it runs before it
                 atexit.register(_close_ray)
         return engine
@@ -80,9 +81,20 @@ def backend_engine(backend: Backend) -> Engine:
     with _lock:
         engine = _by_backend.get(backend)
         if engine is None:
-            engine = _by_backend[backend] = Engine(backend)
+            engine = _by_backend[backend] = _observed(Engine(backend))
             atexit.register(engine.close)
         return engine
+
+
+def _observed(engine: Engine) -> Engine:
+    """``engine``, traced when ``LEGATO_OTEL`` asks for OpenTelemetry traces (the process's
+    engines are made here, so the variable works from Python as from the CLI)."""
+    if os.environ.get("LEGATO_OTEL"):
+        from legato.observe import otel
+
+        if otel.wanted():
+            otel.enable(engine)
+    return engine
 
 
 def ray_address(backend: str) -> str | None:

@@ -351,6 +351,70 @@ print(sorted(span.name for span in exporter.get_finished_spans()))
         "HI", str(["legato.item loud", "legato.run loud", "shout"])]
 
 
+def test_legato_otel_traces_a_python_program_and_enabling_twice_changes_nothing(
+        tmp_path: Path) -> None:
+    (tmp_path / "loud.py").write_text(PIPELINE)
+    code = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+from legato.engines import default_engine
+from legato.loader import load
+from legato.observe import otel
+engine = default_engine()  # LEGATO_OTEL=1: traced as it is made
+stop = otel.enable(engine)
+assert otel.enable(engine) is stop
+print(load("loud.py:loud").run({"text": "hi"}))
+stop()
+print(sorted(span.name for span in exporter.get_finished_spans()))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LEGATO_OTEL"))}
+    env["LEGATO_OTEL"] = "1"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "HI", str(["legato.item loud", "legato.run loud", "shout"])]
+
+
+GATE = threading.Event()
+
+
+@lg.component
+def gated(x: int) -> int:
+    if not GATE.wait(30):
+        raise TimeoutError("the test never opened the gate")
+    return x
+
+
+@lg.pipeline
+def waits(x: int) -> int:
+    return gated(x)
+
+
+def test_a_cancelled_item_ends_its_span(engine: lg.Engine, traced: Traced) -> None:
+    GATE.clear()
+    run = waits.open(engine=engine)
+    try:
+        handle = run.submit({"x": 1})
+        handle.cancel()
+        with pytest.raises(lg.RunCancelled):
+            handle.result(30)
+    finally:
+        GATE.set()
+        run.close()
+        assert run.wait(30)
+    assert traced.tracing.wait_idle(10)
+    item = traced.one("legato.item waits")
+    assert (item.attributes or {}).get("legato.item.cancelled") is True
+    assert traced.tracing.open_spans() == 0
+
+
 # -- configuration -------------------------------------------------------------------------------
 
 

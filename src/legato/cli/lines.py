@@ -126,7 +126,7 @@ class FinishOrder:
         self._finished: deque[int] = deque()
 
     def __call__(self, event: Any) -> None:
-        if isinstance(event, ItemFinished) and event.run == self.run:
+        if isinstance(event, ItemFinished) and event.run == self.run and not event.cancelled:
             self._finished.append(event.item)
 
     def next(self) -> int:

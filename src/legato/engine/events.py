@@ -132,7 +132,8 @@ class CacheHit:
 
 @dataclass(slots=True, kw_only=True)
 class ItemFinished:
-    """Every node of one item is done: ``ok`` with its ``result``, or its ``error``."""
+    """Every node of one item is done: ``ok`` with its ``result``, or its ``error``; or it was
+    ``cancelled`` (``ok`` False: not an outcome, and not recorded, so a resume computes it)."""
 
     run: str
     item: int
@@ -141,6 +142,7 @@ class ItemFinished:
     error: str | None = None
     result: Any = None
     reused: bool = False  # a resumed run's item whose result was recorded before
+    cancelled: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

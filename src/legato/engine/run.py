@@ -324,11 +324,11 @@ class Run:
             self._failed += 1
         elif not isinstance(item.result, Dropped):
             self._done += 1
-        if self.bus.wants(ItemFinished) and not cancelled:
+        if self.bus.wants(ItemFinished):
             self.bus.publish(ItemFinished(
                 run=self.id, item=item.index, ok=not item.failed, time=self.clock.now(),
                 error=None if item.error is None else str(item.error), result=item.result,
-                reused=reused))
+                reused=reused, cancelled=cancelled))
         handle = item.handle
         if handle is not None:
             handle._finish(item.result, item.error)

@@ -39,7 +39,8 @@ class EventsFile:
                       "error": event.error}
         elif isinstance(event, ItemFinished):
             record = {"event": "item", "item": event.item, "time": event.time,
-                      "status": "ok" if event.ok else "failed"}
+                      "status": "cancelled" if event.cancelled else "ok" if event.ok
+                      else "failed"}
         elif isinstance(event, RunFinished):
             record = {"event": "run", "status": event.status, "time": event.time,
                       "done": event.done, "failed": event.failed}

@@ -22,8 +22,8 @@ knows nothing of OpenTelemetry, and a run that nobody traces pays nothing. The s
 
 Times: events carry the engine clock's monotonic seconds; RunStarted's ``wall`` maps them to
 the epoch nanoseconds spans want. State is bounded: a node's span is forgotten when it ends, an
-item's at ItemFinished, a run's at RunFinished; a run that leaves items open (cancelled ones get
-no ItemFinished) keeps at most :data:`OPEN_ITEMS` of them, ending the oldest past that.
+item's at ItemFinished (a cancelled item's too), a run's at RunFinished; a run that leaves
+items open keeps at most :data:`OPEN_ITEMS` of them, ending the oldest past that.
 
 The subscriber runs on the engine's thread: it only creates and ends spans (the span processor
 exports on its own thread) and it never raises into the engine.
@@ -39,6 +39,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -245,7 +246,9 @@ class Tracing:
         if item is None:
             return
         assert run is not None
-        if not event.ok:
+        if event.cancelled:
+            item.span.set_attribute("legato.item.cancelled", True)
+        elif not event.ok:
             item.span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, event.error))
         _end_item(item, _ns(run, event.time))
 
@@ -488,22 +491,33 @@ def enable(engine: Engine | None = None, *,
            tracer_provider: TracerProvider | None = None) -> Callable[[], None]:
     """Trace every run of ``engine`` (default: the process's default engine) to
     ``tracer_provider`` (default: :func:`configure`'s). Returns the function that stops it:
-    it detaches, ends the spans still open and flushes what is buffered. Call it once per
-    engine: twice, and each span is made twice."""
+    it detaches, ends the spans still open and flushes what is buffered. Enabling an engine
+    already traced changes nothing and returns the first call's stop."""
     provider = tracer_provider if tracer_provider is not None else configure()
     if engine is None:
         from legato.engines import default_engine
 
         engine = default_engine()
-    detach = Tracing(provider).attach(engine)
+    with _ENABLED_LOCK:
+        found = _ENABLED.get(engine)
+        if found is not None:
+            return found
+        detach = Tracing(provider).attach(engine)
 
-    def disable() -> None:
-        detach()
-        flush = getattr(provider, "force_flush", None)
-        if callable(flush):
-            flush()
+        def disable() -> None:
+            with _ENABLED_LOCK:
+                _ENABLED.pop(engine, None)
+            detach()
+            flush = getattr(provider, "force_flush", None)
+            if callable(flush):
+                flush()
 
+        _ENABLED[engine] = disable
     return disable
+
+
+_ENABLED: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKeyDictionary()
+_ENABLED_LOCK = threading.Lock()
 
 
 def wanted() -> bool:

@@ -38,7 +38,7 @@ def with_progress(
 
     def on_event(event: Event) -> None:
         nonlocal failed
-        if isinstance(event, ItemFinished) and event.run == run.id:
+        if isinstance(event, ItemFinished) and event.run == run.id and not event.cancelled:
             if not event.ok:
                 failed += 1
             progress.update(task, advance=1, failed=failed)

@@ -286,7 +286,7 @@ class Recorder:
     def _item(self, event: ItemFinished, rows: _Rows) -> None:
         digest = self._digests.pop(event.item, None)
         inputs = self._inputs.pop(event.item, None)
-        if event.reused:
+        if event.reused or event.cancelled:  # a cancelled item stays pending: resumed, computed
             return
         result = failed_with = None
         if event.ok:
