@@ -12,8 +12,8 @@ Three sources, chosen by cost:
 - **Scrapes** (gauges): queue depth, calls running and live instances per component come from
   ``Engine.snapshot()``, resources held and their capacity from its ``usage``, asked only when
   someone scrapes. A scrape turns the tallies (copied, not locked) into metric families too.
-- **HTTP requests** (:meth:`Metrics.http_request`): prometheus_client counters, since a request
-  costs far more than its count.
+- **HTTP requests** (:meth:`Metrics.http_request`): counted under a lock (requests come from
+  any number of event loops, and cost far more than their count).
 
 Labels stay bounded: a component's name, never an execution path (``refine[2]/score`` counts as
 ``score``); an error's type name, never its message; a pipeline's name. Each :class:`Metrics`
@@ -31,7 +31,7 @@ from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -256,15 +256,11 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.http_requests = Counter("legato_http_requests", _doc("legato_http_requests_total"),
-                                     ["pipeline", "status"], registry=self.registry)
-        self.http_duration = Histogram(
-            "legato_http_request_duration_seconds",
-            _doc("legato_http_request_duration_seconds"), ["pipeline"], buckets=SECONDS,
-            registry=self.registry)
         self._lock = threading.Lock()
         self._tallies: list[Tally] = []
         self._engines: list[Observed] = []
+        self._requests: dict[tuple[str, str], int] = {}  # (pipeline, status), under _lock
+        self._request_seconds: dict[str, Buckets] = {}
         self.registry.register(_Collector(self))
 
     def attach(self, engine: Observed) -> Callable[[], None]:
@@ -290,13 +286,32 @@ class Metrics:
 
     def http_request(self, pipeline: str, status: int, seconds: float) -> None:
         """One HTTP request to ``pipeline`` answered with ``status`` after ``seconds``."""
-        self.http_requests.labels(pipeline, str(status)).inc()
-        self.http_duration.labels(pipeline).observe(seconds)
+        key = (pipeline, str(status))
+        with self._lock:  # requests come from event loops, any number of them
+            self._requests[key] = self._requests.get(key, 0) + 1
+            durations = self._request_seconds.get(pipeline)
+            if durations is None:
+                durations = self._request_seconds[pipeline] = Buckets(SECONDS)
+            durations.observe(seconds)
 
     def attached(self) -> tuple[list[Tally], list[Observed]]:
         """Every tally (detached engines' too) and the engines attached now."""
         with self._lock:
             return list(self._tallies), list(self._engines)
+
+    def requests(self) -> Iterator[Metric]:
+        """The HTTP requests' families, from a copy taken under the lock."""
+        with self._lock:
+            requests = dict(self._requests)
+            durations = {name: (list(b.counts), b.sum)
+                         for name, b in self._request_seconds.items()}
+        yield _counter_of("legato_http_requests_total", requests)
+        family = _histogram("legato_http_request_duration_seconds")
+        for name, (counts, total) in sorted(durations.items()):
+            copy = Buckets(SECONDS)
+            copy.counts, copy.sum = counts, total
+            family.add_metric([name], _cumulative(copy), total)
+        yield family
 
 
 def _doc(name: str) -> str:
@@ -317,6 +332,7 @@ class _Collector:
         tallies, engines = self._metrics.attached()
         yield from _counted(tallies)
         yield from _gauges(engines)
+        yield from self._metrics.requests()
 
 
 def _counted(tallies: list[Tally]) -> Iterator[Metric]:

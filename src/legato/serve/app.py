@@ -5,10 +5,12 @@ gives every response an ``X-Request-Id`` (the client's, when it sent a sane one)
 the bearer key of every request except the probes (and the docs and metrics, with
 ``open_docs``). Outside it, :class:`Counted` counts each request to a pipeline, refused ones
 included, into the app's :class:`~legato.observe.metrics.Metrics` (``/metrics``), which is
-attached to the service's engine for the app's lifespan. The app's lifespan opens the pipelines' runs in a thread (``/healthz`` answers
-at once; ``/readyz`` turns 200 when they are open) and closes them, drained, at shutdown.
+attached to the service's engine for the app's lifespan.
+
+The app's lifespan opens the pipelines' runs in a thread (``/healthz`` answers at once;
+``/readyz`` turns 200 when they are open) and closes them, drained, at shutdown.
 Mounted inside another app, that app must run this one's lifespan (or call
-``app.state.service.start()`` and ``stop()``).
+``app.state.service.start()`` and ``stop()``, and ``app.state.metrics.attach(engine)`` before).
 """
 
 from __future__ import annotations
