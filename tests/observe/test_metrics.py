@@ -192,6 +192,26 @@ def test_a_batch_is_one_batch_size_observation_and_each_member_one_call(
     assert_histogram(samples, "legato_call_duration_seconds", 10, component="double")
 
 
+def test_outputs_reused_from_the_cache_are_counted_as_hits_not_calls(
+    engine: lg.Engine, metrics: Metrics, tmp_path: Path
+) -> None:
+    @lg.component(executor="inline", cache=True)
+    def square(x: int) -> int:
+        return x * x
+
+    @lg.pipeline
+    def squares(x: int) -> int:
+        return square(x)
+
+    store = str(tmp_path / "runs.db")
+    assert list(squares.map(range(3), engine=engine, store=store)) == [0, 1, 4]
+    assert list(squares.map(range(4), engine=engine, store=store)) == [0, 1, 4, 9]
+    samples = scrape(metrics)
+    assert value(samples, "legato_cache_hits_total", component="square") == 3
+    assert value(samples, "legato_calls_total", component="square") == 3 + 1
+    assert value(samples, "legato_items_total", pipeline="squares", status="ok") == 7
+
+
 # -- drops and deadlines -----------------------------------------------------------------------
 
 
@@ -341,6 +361,52 @@ def test_resources_are_scraped_as_held_and_capacity(
     run.close()
     assert run.wait(WAIT)
     assert resource(scrape(metrics), "legato_resource_held")["planner"] == 0.0
+
+
+class Model:
+    """A class component: its instance stays warm between calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, x: int) -> int:
+        self.calls += 1
+        return x
+
+
+def test_queue_depth_running_calls_and_instances_are_scraped_per_component(
+    make_engine: MakeEngine, gate: threading.Event
+) -> None:
+    engine = make_engine(cpus=4, resources={"planner": 1})
+    if not hasattr(engine, "snapshot"):  # TODO(core): remove once merged
+        pytest.skip("Engine.snapshot() is not there yet")
+    events = Events()
+    engine.bus.subscribe(events)
+    metrics = Metrics()
+    metrics.attach(engine)
+    warm = lg.component(executor="inline", cpus=0)(Model)
+    planned = _gated_plan(gate)
+
+    @lg.pipeline
+    def modelled(x: int) -> int:
+        return warm()(x)
+
+    assert list(modelled.map(range(2), engine=engine)) == [0, 1]
+    run = planned.open(engine=engine)
+    handles = [run.submit({"x": x}) for x in range(3)]  # one runs, two wait for the planner
+    events.wait_for(lambda e: isinstance(e, NodeStarted) and "plan" in e.node)
+    events.wait_for(lambda e: len(events.of(AdmissionWaited)) >= 2)
+    samples = scrape(metrics)
+    assert value(samples, "legato_calls_running", component="plan") == 1
+    assert value(samples, "legato_queue_depth", component="plan") == 2
+    assert value(samples, "legato_instances", component=warm.name) == 1
+    gate.set()
+    assert [h.result(WAIT) for h in handles] == [0, 1, 2]
+    run.close()
+    assert run.wait(WAIT)
+    samples = scrape(metrics)
+    assert value(samples, "legato_calls_running", component="plan") == 0
+    assert value(samples, "legato_queue_depth", component="plan") == 0
 
 
 # -- wiring ------------------------------------------------------------------------------------
