@@ -378,8 +378,6 @@ def test_queue_depth_running_calls_and_instances_are_scraped_per_component(
     make_engine: MakeEngine, gate: threading.Event
 ) -> None:
     engine = make_engine(cpus=4, resources={"planner": 1})
-    if not hasattr(engine, "snapshot"):  # TODO(core): remove once merged
-        pytest.skip("Engine.snapshot() is not there yet")
     events = Events()
     engine.bus.subscribe(events)
     metrics = Metrics()

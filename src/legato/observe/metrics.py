@@ -4,11 +4,9 @@ scrape time.
 Three sources, chosen by cost:
 
 - **Engine events** (counters and histograms): each engine a :class:`Metrics` is attached to
-  gets a :class:`Tally`, a bus subscriber on that engine's thread. It keeps plain numbers (one
-  dict lookup for the component's row, then a few increments and a ``bisect`` for a histogram
-  bucket; no lock, no allocation once the component has a row), written by that one thread
-  only. prometheus_client's own metric objects take a lock per value and cost about 2.4 µs per
-  finished call; a tally costs a few hundred nanoseconds (``docs/observability.md``).
+  gets a :class:`~legato.observe.tally.Tally`, a bus subscriber on that engine's thread that
+  keeps plain numbers, without locks (a few hundred nanoseconds per finished call, against
+  about 2.4 µs for prometheus_client's own metric objects).
 - **Scrapes** (gauges): queue depth, calls running and live instances per component come from
   ``Engine.snapshot()``, resources held and their capacity from its ``usage``, asked only when
   someone scrapes. A scrape turns the tallies (copied, not locked) into metric families too.
@@ -27,7 +25,6 @@ The metrics, their labels and meaning: :data:`NAMES` and ``docs/observability.md
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
@@ -41,27 +38,12 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
 
-from legato.engine.events import (
-    BatchFormed,
-    CacheHit,
-    Event,
-    EventBus,
-    ItemDropped,
-    ItemFinished,
-    NodeFailed,
-    NodeFinished,
-    RunFinished,
-    RunStarted,
-)
-from legato.engine.handles import Dropped
+from legato.engine.events import EventBus
 from legato.engine.resources import Usage
-from legato.errors import DeadlineExceeded
+from legato.engine.snapshot import EngineSnapshot
+from legato.observe.tally import SECONDS, Buckets, Tally, component_of
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the Prometheus text format
-
-SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-           60.0, 120.0, 300.0)
-SIZES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
 
 NAMES: dict[str, tuple[str, str]] = {  # name: (labels, what it counts)
     "legato_calls_total": ("component", "node executions that ended, ok or failed (a batch "
@@ -101,148 +83,7 @@ class Observed(Protocol):
 
     def usage(self) -> Usage: ...
 
-
-def component_of(node: str) -> str:
-    """A node path's component part, without map or loop indices: ``refine[2]/score`` ->
-    ``score``; ``embed[3]`` -> ``embed``. For events that carry no ``component``."""
-    name = node[node.rfind("/") + 1:]
-    bracket = name.find("[")
-    return name if bracket < 0 else name[:bracket]
-
-
-class Buckets:
-    """A histogram's plain numbers: ``counts[i]`` observations fell in ``(bounds[i-1],
-    bounds[i]]``, the last one above every bound."""
-
-    __slots__ = ("bounds", "counts", "sum")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-
-
-class Row:
-    """One component's numbers in one tally."""
-
-    __slots__ = ("batch", "calls", "duration", "failures", "hits", "retries", "wait")
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.retries = 0
-        self.hits = 0
-        self.failures: dict[str, int] = {}
-        self.duration = Buckets(SECONDS)
-        self.wait = Buckets(SECONDS)
-        self.batch = Buckets(SIZES)
-
-
-class Tally:
-    """The subscriber on one engine's bus: plain numbers, written by the engine's thread only
-    (so no lock), read by a scrape (which copies before it reads)."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, Row] = {}
-        self.items: dict[tuple[str, str], int] = {}  # (pipeline, status)
-        self.dropped: dict[tuple[str, str], int] = {}  # (component, reason)
-        self.missed: dict[str, int] = {}
-        self.pipelines: dict[str, str] = {}  # run id -> pipeline, RunStarted..RunFinished
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            NodeFinished: self._finished,
-            NodeFailed: self._failed,
-            BatchFormed: self._batch,
-            CacheHit: self._cache_hit,
-            ItemFinished: self._item_finished,
-            ItemDropped: self._dropped,
-            RunStarted: self._run_started,
-            RunFinished: self._run_finished,
-        }
-
-    def __call__(self, event: Event) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(event)
-
-    def _row(self, name: str) -> Row:
-        row = self.rows.get(name)
-        if row is None:
-            row = self.rows[name] = Row()
-        return row
-
-    def _finished(self, event: NodeFinished) -> None:
-        name = getattr(event, "component", "") or component_of(event.node)
-        row = self.rows.get(name) or self._row(name)
-        row.calls += 1
-        seconds = event.end - event.start  # Buckets.observe, inlined: the hottest path
-        duration = row.duration
-        duration.counts[bisect_left(SECONDS, seconds)] += 1
-        duration.sum += seconds
-        if event.queued is not None:
-            seconds = max(event.start - event.queued, 0.0)  # two clocks: never below 0
-            wait = row.wait
-            wait.counts[bisect_left(SECONDS, seconds)] += 1
-            wait.sum += seconds
-
-    def _failed(self, event: NodeFailed) -> None:
-        name = getattr(event, "component", "") or component_of(event.node)
-        row = self._row(name)
-        row.calls += 1
-        row.duration.observe(event.end - event.start)
-        if event.queued is not None:
-            row.wait.observe(max(event.start - event.queued, 0.0))
-        exception = event.exception
-        error = (type(exception).__name__ if exception is not None
-                 else event.error.partition(":")[0])
-        row.failures[error] = row.failures.get(error, 0) + 1
-        if event.will_retry:
-            row.retries += 1
-        if isinstance(exception, DeadlineExceeded):
-            self.missed[name] = self.missed.get(name, 0) + 1
-
-    def _batch(self, event: BatchFormed) -> None:
-        self._row(event.component).batch.observe(event.size)
-
-    def _cache_hit(self, event: CacheHit) -> None:
-        self._row(getattr(event, "component", "") or component_of(event.node)).hits += 1
-
-    def _item_finished(self, event: ItemFinished) -> None:
-        pipeline = self.pipelines.get(event.run, "unknown")
-        if not event.ok:
-            status = "failed"
-            if _missed_deadline(event):
-                self.missed[pipeline] = self.missed.get(pipeline, 0) + 1
-        elif isinstance(event.result, Dropped):
-            status = "dropped"
-        else:
-            status = "ok"
-        key = (pipeline, status)
-        self.items[key] = self.items.get(key, 0) + 1
-
-    def _dropped(self, event: ItemDropped) -> None:
-        name = component_of(event.node)
-        key = (name, event.reason)
-        self.dropped[key] = self.dropped.get(key, 0) + 1
-        if event.reason == "missed":  # a stage's deadline passed (its on_miss dropped it)
-            self.missed[name] = self.missed.get(name, 0) + 1
-
-    def _run_started(self, event: RunStarted) -> None:
-        self.pipelines[event.run] = event.pipeline
-
-    def _run_finished(self, event: RunFinished) -> None:
-        self.pipelines.pop(event.run, None)
-
-
-def _missed_deadline(event: ItemFinished) -> bool:
-    """Whether a failed item failed because its deadline passed. ItemFinished carries the
-    error's text only, and :class:`~legato.errors.DeadlineExceeded`'s text is the engine's."""
-    exception = getattr(event, "exception", None)
-    if exception is not None:
-        return isinstance(exception, DeadlineExceeded)
-    return event.error is not None and " missed its deadline of " in event.error
+    def snapshot(self, timeout: float = 1.0) -> EngineSnapshot: ...
 
 
 class Metrics:
@@ -388,15 +229,14 @@ def _gauges(engines: list[Observed]) -> Iterator[Metric]:
     components: dict[str, list[float]] = {}
     resources: dict[str, list[float]] = {}
     for engine in engines:
-        take = getattr(engine, "snapshot", None)  # TODO(core): Engine.snapshot() once merged
-        snapshot = take() if take is not None else None
-        if snapshot is not None:
-            for name, state in snapshot.components.items():
-                row = components.setdefault(name, [0.0, 0.0, 0.0])
+        snapshot = engine.snapshot()
+        for name, state in snapshot.components.items():
+            row = components.setdefault(name, [0.0, 0.0, 0.0])
+            if snapshot.complete:  # else the loop did not answer in time: instances only
                 row[0] += state.queued
                 row[1] += state.running
-                row[2] += state.instances
-        usage = snapshot.usage if snapshot is not None else engine.usage()
+            row[2] += state.instances
+        usage = snapshot.usage
         for name, amount in usage.capacity.items():
             row = resources.setdefault(name, [0.0, 0.0])
             row[0] += usage.used.get(name, 0.0)
@@ -486,5 +326,5 @@ def default() -> Metrics:
         return _default
 
 
-__all__ = ["CONTENT_TYPE", "NAMES", "Metrics", "Observed", "Tally", "component_of", "default",
+__all__ = ["CONTENT_TYPE", "NAMES", "Metrics", "Observed", "component_of", "default",
            "metrics_route"]
