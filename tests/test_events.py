@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
+
+import pytest
 
 import legato as lg
-from legato.engine.events import EventBus, ItemFinished, RunStarted
+from legato.engine.events import EventBus, ItemFinished, NodeQueued, RunStarted
 from legato.observe.events_file import EventsFile
+from legato.store import Store
 
 
 def test_bus_is_active_only_while_someone_listens() -> None:
@@ -24,29 +28,68 @@ def test_bus_is_active_only_while_someone_listens() -> None:
     assert seen == [event]
 
 
-def test_an_unobserved_run_builds_no_events(engine: lg.Engine, monkeypatch) -> None:
-    built: list[str] = []
-    original = ItemFinished.__init__
+def test_a_subscriber_takes_only_the_kinds_it_names() -> None:
+    bus = EventBus()
+    runs: list[object] = []
+    everything: list[object] = []
+    stop = bus.subscribe(runs.append, kinds=[RunStarted])
+    assert bus.wants(RunStarted)
+    assert not bus.wants(ItemFinished)
+    started = RunStarted(run="r", pipeline="p", time=0.0, wall=0.0)
+    finished = ItemFinished(run="r", item=0, ok=True, time=1.0)
+    bus.publish(started)
+    bus.publish(finished)
+    assert runs == [started]
+    bus.subscribe(everything.append)
+    assert bus.wants(ItemFinished)
+    bus.publish(finished)
+    assert everything == [finished]
+    assert runs == [started]
+    stop()
+    assert bus.wants(RunStarted)  # the other subscriber takes every kind
 
-    def spy(self: ItemFinished, *args: object, **kwargs: object) -> None:
-        built.append("item")
+
+@lg.component
+def inc(x: int) -> int:
+    return x + 1
+
+
+@lg.pipeline
+def incremented(x: int) -> int:
+    return inc(x)
+
+
+def built(kind: type, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A list that grows by one each time an event of ``kind`` is made."""
+    made: list[str] = []
+    original = kind.__init__
+
+    def spy(self: object, *args: object, **kwargs: object) -> None:
+        made.append(kind.__name__)
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(ItemFinished, "__init__", spy)
+    monkeypatch.setattr(kind, "__init__", spy)
+    return made
 
-    @lg.component
-    def inc(x: int) -> int:
-        return x + 1
 
-    @lg.pipeline
-    def p(x: int) -> int:
-        return inc(x)
+def test_a_recorded_run_builds_no_event_the_recorder_drops(
+        engine: lg.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    queued = built(NodeQueued, monkeypatch)
+    assert list(incremented.map(range(3), engine=engine, store=tmp_path / "s.db")) == [1, 2, 3]
+    assert queued == []
+    with Store.open(tmp_path / "s.db") as store:
+        (run,) = store.runs()
+        assert [n.queued is not None for n in store.nodes(run.id)] == [True] * 3
 
-    assert list(p.map(range(3), engine=engine)) == [1, 2, 3]
-    assert built == []
+
+def test_an_unobserved_run_builds_no_events(engine: lg.Engine,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    items = built(ItemFinished, monkeypatch)
+    assert list(incremented.map(range(3), engine=engine)) == [1, 2, 3]
+    assert items == []
     engine.bus.subscribe(lambda event: None)
-    assert list(p.map(range(3), engine=engine)) == [1, 2, 3]
-    assert built == ["item"] * 3
+    assert list(incremented.map(range(3), engine=engine)) == [1, 2, 3]
+    assert items == ["ItemFinished"] * 3
 
 
 def test_events_file_writes_one_line_per_call_item_and_run(engine: lg.Engine) -> None:

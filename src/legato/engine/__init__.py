@@ -55,7 +55,7 @@ class Engine:
 
     def _evict(self, target: Instance, slot: int) -> None:
         self.backend.evict(target, slot)
-        if self.bus.active:
+        if self.bus.wants(InstanceEvicted):
             self.bus.publish(InstanceEvicted(component=target.component.name, slot=slot,
                                              time=self.clock.now()))
 
@@ -138,7 +138,7 @@ class Engine:
                     build(target, admitted.slot.index, admitted.devices)
                     admitted.slot.calls += 1
                     built += 1
-                    if self.bus.active:
+                    if self.bus.wants(InstanceBuilt):
                         self.bus.publish(InstanceBuilt(component=target.component.name,
                                                        slot=admitted.slot.index,
                                                        time=self.clock.now()))

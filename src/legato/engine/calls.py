@@ -105,7 +105,7 @@ class Calls:
         if component.options.queue != "fifo":
             self.policies.enforce(component, [p.first() for _, p in group if not p.finished()], key)
         bus = self.s.bus
-        if bus.active:
+        if bus.wants(AdmissionWaited):
             why = self.s.allocator.why(pending.target)
             task = pending.first()
             bus.publish(AdmissionWaited(run=task.frame.item.run.id, item=task.frame.item.index,
@@ -131,7 +131,7 @@ class Calls:
         if admitted is not FREE:
             self.held[call.id] = admitted
         if slot is not None:
-            if slot.calls == 0 and self.s.bus.active:
+            if slot.calls == 0 and self.s.bus.wants(InstanceBuilt):
                 self.s.bus.publish(InstanceBuilt(component=pending.component.name,
                                                  slot=slot.index, time=self.s.clock.now()))
             slot.calls += 1
@@ -144,7 +144,7 @@ class Calls:
         if not self.try_start(pending):
             return False
         bus = self.s.bus
-        if bus.active:
+        if bus.wants(BatchFormed):
             tasks = pending.tasks if isinstance(pending.tasks, list) else [pending.tasks]
             bus.publish(BatchFormed(component=pending.component.name, size=len(tasks),
                                     reason=reason, time=self.s.clock.now(),
@@ -205,7 +205,7 @@ class Calls:
         budget = call.component.options.deadline
         if budget is not None:
             s.timers.add(s.clock.now() + budget, self.policies.missed, call.id)
-        if s.bus.active:
+        if s.bus.wants(NodeStarted):
             now = s.clock.now()
             batch, size = _batch_of(call, tasks)
             name = call.component.name
@@ -273,7 +273,7 @@ class Calls:
         if item.updates is not None:
             item.updates.push(NodeDone(task.name, outcome.start, outcome.end,
                                        outputs if self.s.values is IN_PROCESS else None))
-        if self.s.bus.active:
+        if self.s.bus.wants(NodeFinished):
             self.s.bus.publish(NodeFinished(
                 run=item.run.id, item=item.index, node=task.name, attempt=task.attempt,
                 start=outcome.start, end=outcome.end, executor=outcome.executor,
@@ -305,7 +305,7 @@ class Calls:
         will_retry = (retry and policy is not None and task.attempt < policy.attempts
                       and policy.retries(error))
         s = self.s
-        if s.bus.active:
+        if s.bus.wants(NodeFailed):
             now = s.clock.now()
             s.bus.publish(NodeFailed(
                 run=item.run.id, item=item.index, node=task.name, attempt=task.attempt,

@@ -2,9 +2,9 @@
 
 The engine publishes; subscribers (progress bars, event files, later the run store, metrics and
 the web UI) listen. Publishing is a plain loop over the subscribers on the engine's thread, and
-the engine builds an event only when someone listens (``bus.active``), so an unobserved run pays
-nothing. A subscriber must return quickly: one that does real work (writing a database) queues
-the event and does it on its own thread.
+the engine builds an event only when a subscriber takes its kind (``bus.wants(kind)``), so an
+unobserved run pays nothing. A subscriber must return quickly: one that does real work (writing
+a database) queues the event and does it on its own thread.
 
 Times are the engine clock's seconds (monotonic); ``wall`` on RunStarted maps them to the epoch.
 
@@ -16,7 +16,7 @@ listens (benchmark B1-rec). A subscriber must not change an event; others share 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,13 +217,21 @@ Event = (RunStarted | ItemStarted | NodeQueued | NodeStarted | NodeFinished | No
          | CacheHit | ItemFinished | RunFinished | BatchFormed | InstanceBuilt | InstanceEvicted
          | ItemDropped | AdmissionWaited)
 Subscriber = Callable[[Event], None]
+EVENT_KINDS: tuple[type, ...] = (
+    RunStarted, ItemStarted, NodeQueued, NodeStarted, NodeFinished, NodeFailed, CacheHit,
+    ItemFinished, RunFinished, BatchFormed, InstanceBuilt, InstanceEvicted, ItemDropped,
+    AdmissionWaited)
 
 
 class EventBus:
-    """Subscribers in the order they subscribed; ``publish`` calls each in turn."""
+    """Subscribers in the order they subscribed; ``publish`` calls each that takes the event's
+    kind. A subscriber may name the kinds it takes (``subscribe(fn, kinds=...)``): the engine
+    asks ``wants(kind)`` before building an event nobody takes (the run store's recorder takes
+    no ``NodeQueued``, so a recorded run does not build one per node)."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: list[tuple[Subscriber, frozenset[type] | None]] = []
+        self._by_kind: dict[type, tuple[Subscriber, ...]] = {}
         self._logged: set[str] = set()
 
     @property
@@ -231,20 +239,38 @@ class EventBus:
         """True when anyone listens; the engine skips building events otherwise."""
         return bool(self._subscribers)
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Start calling ``subscriber(event)``; returns the function that stops it."""
-        self._subscribers.append(subscriber)
+    def wants(self, kind: type) -> bool:
+        """True when a subscriber takes events of ``kind``."""
+        return kind in self._by_kind
+
+    def subscribe(self, subscriber: Subscriber,
+                  kinds: Iterable[type] | None = None) -> Callable[[], None]:
+        """Start calling ``subscriber(event)`` for events of ``kinds`` (None: every kind);
+        returns the function that stops it."""
+        entry = (subscriber, None if kinds is None else frozenset(kinds))
+        self._subscribers.append(entry)
+        self._index()
 
         def unsubscribe() -> None:
-            if subscriber in self._subscribers:
-                self._subscribers.remove(subscriber)
+            if entry in self._subscribers:
+                self._subscribers.remove(entry)
+                self._index()
 
         return unsubscribe
 
+    def _index(self) -> None:
+        """Rebuild the subscribers by kind (a new dict: a publish under way keeps the old)."""
+        by_kind: dict[type, tuple[Subscriber, ...]] = {}
+        for kind in EVENT_KINDS:
+            taking = tuple(fn for fn, kinds in self._subscribers if kinds is None or kind in kinds)
+            if taking:
+                by_kind[kind] = taking
+        self._by_kind = by_kind
+
     def publish(self, event: Event) -> None:
-        """Call every subscriber; one that raises is logged once (by name) and never stops the
-        engine, nor the subscribers after it."""
-        for subscriber in self._subscribers:
+        """Call every subscriber that takes ``event``'s kind; one that raises is logged once
+        (by name) and never stops the engine, nor the subscribers after it."""
+        for subscriber in self._by_kind.get(event.__class__, ()):
             try:
                 subscriber(event)
             except Exception:

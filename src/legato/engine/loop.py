@@ -237,7 +237,7 @@ class Scheduler:
 
     def open_run(self, run: Run) -> None:
         self.runs.add(run)
-        if self.bus.active:
+        if self.bus.wants(RunStarted):
             import time
 
             self.bus.publish(RunStarted(run=run.id, pipeline=run.graph.name,
@@ -250,7 +250,7 @@ class Scheduler:
         if item.deadline is not None:
             self.timers.add(item.deadline, self._deadline_passed, item)
         run.item_started(item)
-        if self.bus.active:
+        if self.bus.wants(ItemStarted):
             self.bus.publish(ItemStarted(run=run.id, item=item.index, time=self.clock.now(),
                                          inputs=item.inputs, context=item.context))
         self.flow.start_item(item)
@@ -283,7 +283,7 @@ class Scheduler:
         item.result = Dropped(item.index, node, reason)
         component = node.rsplit("/", 1)[-1]
         item.run.count_drop(component, reason)
-        if self.bus.active:
+        if self.bus.wants(ItemDropped):
             self.bus.publish(ItemDropped(run=item.run.id, item=item.index, node=node,
                                          reason=reason, time=self.clock.now()))
         self.finish_item(item)

@@ -284,17 +284,19 @@ class Run:
 
     def note_queued(self, task: Task) -> None:
         self.queued += 1
-        if self.bus.active:
+        bus = self.bus
+        if bus.active:  # a node's row carries when it became ready
             task.queued = now = self.clock.now()
-            self.bus.publish(NodeQueued(run=self.id, item=task.frame.item.index, node=task.name,
-                                        attempt=task.attempt, time=now,
-                                        component=task.component_name))
+            if bus.wants(NodeQueued):
+                bus.publish(NodeQueued(run=self.id, item=task.frame.item.index, node=task.name,
+                                       attempt=task.attempt, time=now,
+                                       component=task.component_name))
 
     def note_started(self, task: Task) -> None:
         self.queued -= 1
 
     def cache_hit(self, task: Task, found: Reuse) -> None:
-        if self.bus.active:
+        if self.bus.wants(CacheHit):
             self.bus.publish(CacheHit(run=self.id, item=task.frame.item.index, node=task.name,
                                       key=found.key, source=found.source, time=self.clock.now(),
                                       component=task.component_name))
@@ -322,7 +324,7 @@ class Run:
             self._failed += 1
         elif not isinstance(item.result, Dropped):
             self._done += 1
-        if self.bus.active and not cancelled:
+        if self.bus.wants(ItemFinished) and not cancelled:
             self.bus.publish(ItemFinished(
                 run=self.id, item=item.index, ok=not item.failed, time=self.clock.now(),
                 error=None if item.error is None else str(item.error), result=item.result,
@@ -357,7 +359,7 @@ class Run:
                 return
         self._ended = True
         status = self._status or ("ok" if self._failed == 0 else "failed")
-        if self.bus.active:
+        if self.bus.wants(RunFinished):
             self.bus.publish(RunFinished(run=self.id, status=status, time=self.clock.now(),
                                          done=self._done, failed=self._failed))
         self._s.end_run(self)

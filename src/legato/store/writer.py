@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from legato.engine.events import (
+    EVENT_KINDS,
     AdmissionWaited,
     BatchFormed,
     CacheHit,
@@ -129,7 +130,8 @@ class Recorder:
     def attach(self, bus: EventBus) -> Recorder:
         """Start recording the events of this recorder's run published on ``bus``."""
         self._thread.start()
-        self._unsubscribe = bus.subscribe(self)
+        self._unsubscribe = bus.subscribe(
+            self, kinds=[kind for kind in EVENT_KINDS if kind not in _UNRECORDED])
         return self
 
     def __call__(self, event: Event) -> None:
