@@ -24,7 +24,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import legato as lg
 from harness import WAIT, Events, MakeEngine, WatchedClock
-from legato.engine.events import AdmissionWaited, BatchFormed, NodeStarted
+from legato.engine.events import (
+    AdmissionWaited,
+    BatchFormed,
+    NodeFinished,
+    NodeQueued,
+    NodeStarted,
+)
 from legato.observe.metrics import (
     CONTENT_TYPE,
     NAMES,
@@ -421,6 +427,8 @@ def test_a_detached_engine_is_no_longer_counted_but_its_counts_stay(engine: lg.E
 
     metrics = Metrics()
     detach = metrics.attach(engine)
+    assert engine.bus.wants(NodeFinished)
+    assert not engine.bus.wants(NodeQueued)  # never built for the metrics alone
     assert list(incremented.map(range(3), engine=engine)) == [1, 2, 3]
     detach()
     detach()  # twice: nothing more

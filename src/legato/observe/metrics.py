@@ -108,7 +108,7 @@ class Metrics:
         """Count ``engine``'s events and read its gauges at scrape time, until the returned
         function is called (calling it again does nothing)."""
         tally = Tally()
-        unsubscribe = engine.bus.subscribe(tally)
+        unsubscribe = tally.subscribe(engine.bus)
         with self._lock:
             self._tallies.append(tally)
             self._engines.append(engine)
