@@ -1,12 +1,16 @@
 """The ASGI app: :func:`app` builds a FastAPI application serving pipelines.
 
-Around the routes (:mod:`legato.serve.routes`) sits one plain ASGI middleware, :class:`Front`:
-it gives every response an ``X-Request-Id`` (the client's, when it sent a sane one) and checks
+Around the routes (:mod:`legato.serve.routes`) sit two plain ASGI middlewares. :class:`Front`
+gives every response an ``X-Request-Id`` (the client's, when it sent a sane one) and checks
 the bearer key of every request except the probes (and the docs and metrics, with
-``open_docs``). The app's lifespan opens the pipelines' runs in a thread (``/healthz`` answers
-at once; ``/readyz`` turns 200 when they are open) and closes them, drained, at shutdown.
+``open_docs``). Outside it, :class:`Counted` counts each request to a pipeline, refused ones
+included, into the app's :class:`~legato.observe.metrics.Metrics` (``/metrics``), which is
+attached to the service's engine for the app's lifespan.
+
+The app's lifespan opens the pipelines' runs in a thread (``/healthz`` answers at once;
+``/readyz`` turns 200 when they are open) and closes them, drained, at shutdown.
 Mounted inside another app, that app must run this one's lifespan (or call
-``app.state.service.start()`` and ``stop()``).
+``app.state.service.start()`` and ``stop()``, and ``app.state.metrics.attach(engine)`` before).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,8 +32,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from legato import __version__
+from legato import __version__, engines
 from legato.engine import Engine
+from legato.observe.metrics import Metrics
 from legato.pipeline import Pipeline
 from legato.serve.auth import Keys
 from legato.serve.config import ServeOptions
@@ -46,17 +52,21 @@ _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 def app(*pipelines: Pipeline, engine: Engine | None = None, keys: Keys | None = None,
-        **options: Any) -> FastAPI:
+        metrics: Metrics | None = None, **options: Any) -> FastAPI:
     """A FastAPI (ASGI) app serving ``pipelines``: ``options`` are
     :class:`~legato.serve.config.ServeOptions` fields (``max_queue``, ``max_timeout``,
-    ``api_keys``, ``store``...); ``engine``: the engine the runs use (default: the process's).
-    ``app.state.service`` is the :class:`~legato.serve.lifecycle.Service`."""
+    ``api_keys``, ``store``...); ``engine``: the engine the runs use (default: the process's);
+    ``metrics``: where ``/metrics`` counts (default: a :class:`~legato.observe.metrics.Metrics`
+    of this app's own). ``app.state.service`` is the :class:`~legato.serve.lifecycle.Service`,
+    ``app.state.metrics`` the metrics."""
     settings = ServeOptions(**options)
     service = Service(pipelines, settings, engine=engine)
     keys = keys if keys is not None else Keys(settings.api_keys, file=settings.api_key_file)
+    metrics = metrics if metrics is not None else Metrics()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        detach = metrics.attach(engines.choose(engine, None))  # before the runs open
         starting = asyncio.ensure_future(asyncio.to_thread(_start, service))
         try:
             yield
@@ -64,15 +74,17 @@ def app(*pipelines: Pipeline, engine: Engine | None = None, keys: Keys | None = 
             await asyncio.to_thread(service.drain)
             await asyncio.to_thread(service.stop)
             await starting
+            detach()
 
     names = ", ".join(p.name for p in pipelines)
     api = ServedAPI(title=f"legato: {names}", version=__version__, lifespan=lifespan,
                   description="Pipelines served by legato: one typed endpoint each.")
     api.state.service = service
     api.state.keys = keys
+    api.state.metrics = metrics
     api.include_router(pipeline_routes(service))
     api.include_router(stream_routes(service))
-    api.include_router(probe_routes(service))
+    api.include_router(probe_routes(service, metrics))
 
     async def validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -91,8 +103,9 @@ def app(*pipelines: Pipeline, engine: Engine | None = None, keys: Keys | None = 
     api.add_exception_handler(RequestValidationError, validation)
     api.add_exception_handler(HTTPException, http_error)
     api.openapi = lambda: _openapi(api, service)  # type: ignore[method-assign]
-    api.front = Front(FastAPI.__call__.__get__(api), keys=keys,
-                      open_paths=PROBES | DOCS if settings.open_docs else PROBES)
+    front = Front(FastAPI.__call__.__get__(api), keys=keys,
+                  open_paths=PROBES | DOCS if settings.open_docs else PROBES)
+    api.front = Counted(front, metrics=metrics, pipelines=frozenset(service.served))
     return api
 
 
@@ -142,6 +155,47 @@ class ServedAPI(FastAPI):
             await self.front(scope, receive, send)
 
 
+class Counted:
+    """Counts every request to a served pipeline (``/v1/pipelines/{name}`` and its
+    ``/stream``), refused ones included (401, 429...): its status and how long it took, to the
+    end of its response's body. Other paths pass through uncounted, and so does a name that
+    is not served (the label stays one of the served pipelines' names)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, pipelines: frozenset[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.pipelines = pipelines
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pipeline = self._pipeline(scope) if scope["type"] == "http" else None
+        if pipeline is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts: the server answers 500 to an app that raised
+
+        async def counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counted)
+        finally:
+            self.metrics.http_request(pipeline, status, time.perf_counter() - started)
+
+    def _pipeline(self, scope: Scope) -> str | None:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
+        if not path.startswith("/v1/pipelines/"):
+            return None
+        name = path[len("/v1/pipelines/"):].removesuffix("/stream")
+        return name if name in self.pipelines else None
+
+
 class Front:
     """Request ids and bearer-key auth, as plain ASGI (no body buffering, no extra task)."""
 
@@ -181,4 +235,4 @@ class Front:
         await self.app(scope, receive, tagged)
 
 
-__all__ = ["DOCS", "PROBES", "Front", "ServedAPI", "app"]
+__all__ = ["DOCS", "PROBES", "Counted", "Front", "ServedAPI", "app"]

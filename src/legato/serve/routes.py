@@ -24,18 +24,20 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from legato.engine import Dropped, ItemHandle
 from legato.errors import RunError
+from legato.observe.metrics import Metrics, metrics_route
 from legato.serve.lifecycle import Served, Service
 from legato.serve.models import write_temporary
 from legato.serve.problems import MEDIA, Problem, documented, failed, invalid, problem
@@ -71,8 +73,9 @@ def pipeline_routes(service: Service) -> APIRouter:
     return router
 
 
-def probe_routes(service: Service) -> APIRouter:
-    counts = service.counts
+def probe_routes(service: Service, metrics: Metrics) -> APIRouter:
+    """``/healthz``, ``/readyz`` and ``/metrics`` (``metrics``' registry, with the admission
+    gates' numbers added to it)."""
     router = APIRouter(tags=["service"])
 
     async def healthz() -> dict[str, str]:
@@ -89,28 +92,34 @@ def probe_routes(service: Service) -> APIRouter:
             detail += f": it failed to start: {type(service.error).__name__}: {service.error}"
         return problem(503, "Not ready", detail, state=service.state)
 
-    async def metrics() -> Response:
-        """Counters in the Prometheus text format."""
-        lines = ["# TYPE legato_serve_responses_total counter"]
-        for (name, status), count in sorted(counts.items()):
-            lines.append(f'legato_serve_responses_total{{pipeline="{name}",status="{status}"}}'
-                         f" {count}")
-        lines.append("# TYPE legato_serve_admitted gauge")
-        for served in service.served.values():
-            lines.append(f'legato_serve_admitted{{pipeline="{served.name}"}} '
-                         f"{served.gate.admitted}")
-        lines.append("# TYPE legato_serve_refused_total counter")
-        for served in service.served.values():
-            lines.append(f'legato_serve_refused_total{{pipeline="{served.name}"}} '
-                         f"{served.gate.refused}")
-        return PlainTextResponse("\n".join(lines) + "\n",
-                                 media_type="text/plain; version=0.0.4")
-
     router.add_api_route("/healthz", healthz, methods=["GET"])
     router.add_api_route("/readyz", readyz, methods=["GET"],
                          responses=documented(503))
-    router.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+    metrics.registry.register(_GateNumbers(service))
+    router.add_route("/metrics", metrics_route(metrics), methods=["GET"],  # a plain Starlette
+                     include_in_schema=False)  # route: the endpoint takes the request as is
     return router
+
+
+class _GateNumbers:
+    """The served pipelines' admission gates, read at scrape time."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        admitted = GaugeMetricFamily("legato_serve_admitted", "requests admitted and not yet "
+                                     "answered, by served pipeline", labels=["pipeline"])
+        refused = CounterMetricFamily("legato_serve_refused_total", "requests refused with "
+                                      "429 (max_queue), by served pipeline", labels=["pipeline"])
+        for served in self._service.served.values():
+            admitted.add_metric([served.name], served.gate.admitted)
+            refused.add_metric([served.name], served.gate.refused)
+        yield admitted
+        yield refused
 
 
 def _listing(service: Service) -> Endpoint:
