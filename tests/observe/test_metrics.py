@@ -335,6 +335,33 @@ def test_an_item_past_its_deadline_counts_as_a_miss_of_its_pipeline(
     assert series(samples, "legato_items_dropped_total") == {}
 
 
+def test_a_cancelled_item_counts_as_cancelled_not_failed(
+    engine: lg.Engine, metrics: Metrics, gate: threading.Event
+) -> None:
+    @lg.component(cpus=0)
+    def held(x: int) -> int:
+        gate.wait(WAIT)
+        return x
+
+    @lg.pipeline
+    def answer(x: int) -> int:
+        return held(x)
+
+    run = answer.open(engine=engine)
+    cancelled = run.submit({"x": 1})
+    cancelled.cancel()
+    with pytest.raises(lg.RunCancelled):
+        cancelled.result(WAIT)
+    gate.set()
+    assert run.submit({"x": 2}).result(WAIT) == 2
+    run.close()
+    assert run.wait(WAIT)
+    samples = scrape(metrics)
+    assert series(samples, "legato_items_total") == {
+        (("pipeline", "answer"), ("status", "cancelled")): 1.0,
+        (("pipeline", "answer"), ("status", "ok")): 1.0}
+
+
 # -- gauges read at scrape time ----------------------------------------------------------------
 
 

@@ -143,6 +143,7 @@ class ItemFinished:
     result: Any = None
     reused: bool = False  # a resumed run's item whose result was recorded before
     cancelled: bool = False
+    exception: BaseException | None = None  # the error itself (``error`` is its text)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -328,7 +328,7 @@ class Run:
             self.bus.publish(ItemFinished(
                 run=self.id, item=item.index, ok=not item.failed, time=self.clock.now(),
                 error=None if item.error is None else str(item.error), result=item.result,
-                reused=reused, cancelled=cancelled))
+                reused=reused, cancelled=cancelled, exception=item.error))
         handle = item.handle
         if handle is not None:
             handle._finish(item.result, item.error)

@@ -57,7 +57,8 @@ NAMES: dict[str, tuple[str, str]] = {  # name: (labels, what it counts)
                                                "all there) to started"),
     "legato_batch_size": ("component", "executions per batch call of a batched component"),
     "legato_cache_hits_total": ("component", "node outputs reused instead of computed"),
-    "legato_items_total": ("pipeline,status", "items that ended: status ok, failed or dropped"),
+    "legato_items_total": ("pipeline,status", "items that ended: status ok, failed, dropped or "
+                                            "cancelled"),
     "legato_items_dropped_total": ("node,reason", "items dropped by a policy at a component "
                                                   "(replaced, queue_full, max_age, missed...)"),
     "legato_deadline_missed_total": ("node", "deadlines missed: node is the component of a "

@@ -159,9 +159,11 @@ class Tally:
 
     def _item_finished(self, event: ItemFinished) -> None:
         pipeline = self.pipelines.get(event.run, "unknown")
-        if not event.ok:
+        if event.cancelled:
+            status = "cancelled"
+        elif not event.ok:
             status = "failed"
-            if _missed_deadline(event):
+            if isinstance(event.exception, DeadlineExceeded):
                 self.missed[pipeline] = self.missed.get(pipeline, 0) + 1
         elif isinstance(event.result, Dropped):
             status = "dropped"
@@ -182,13 +184,6 @@ class Tally:
 
     def _run_finished(self, event: RunFinished) -> None:
         self.pipelines.pop(event.run, None)
-
-
-def _missed_deadline(event: ItemFinished) -> bool:
-    """Whether a failed item failed because its deadline passed. ItemFinished carries the
-    error's text only (not the exception), and :class:`~legato.errors.DeadlineExceeded`'s text
-    is the engine's own (``legato.engine.loop``)."""
-    return event.error is not None and " missed its deadline of " in event.error
 
 
 __all__ = ["SECONDS", "SIZES", "Buckets", "Row", "Tally", "component_of"]
