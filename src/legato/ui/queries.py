@@ -136,7 +136,7 @@ def runs_page(store: ReadOnlyStore, *, pipeline: str | None = None, status: str 
     moment = now()
     last = rows[-1] if rows and more else None
     return {
-        "runs": [run_json(row, counts.get(row["id"]) if row["status"] != "ok" else None,
+        "runs": [run_json(row, counts.get(row["id"], 0) if row["status"] != "ok" else None,
                           live=row["id"] in live, now=moment) for row in rows],
         "next": None if last is None else cursor(last["started"], last["id"]),
         "total": None if total > COUNT_CAP else total,
