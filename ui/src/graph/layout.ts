@@ -80,7 +80,7 @@ function sections(node: GraphNode): { caption: string | null; graph: PipelineGra
 }
 
 function groupLabel(node: GraphNode): string {
-  return `${node.kind} ${node.id}`;
+  return node.id.startsWith(node.kind) ? node.id : `${node.kind} ${node.id}`;
 }
 
 /** Lay out `graph`; node paths start with `prefix`; `ports` draws the graph's inputs/outputs. */

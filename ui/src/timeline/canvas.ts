@@ -291,6 +291,7 @@ export class TimelineCanvas {
       const hatch = this.pattern();
       const x0Limit = LABEL_W;
       const x1Limit = width;
+      const marks: number[] = []; // pixel x, status: pairs, per lane
       ctx.save();
       ctx.beginPath();
       ctx.rect(LABEL_W, AXIS_H, plot, height - AXIS_H);
@@ -311,19 +312,17 @@ export class TimelineCanvas {
           if (lane.reach[mid] < v0) lo = mid + 1;
           else hi = mid;
         }
+        // A run of sub-pixel bars of one colour, merged into one rectangle; one rectangle at
+        // most per pixel column (the first bar's colour there), so a frame draws at most a
+        // rectangle per lane and pixel column, plus the bars wider than a pixel.
         let mergeFrom = -1;
         let mergeTo = -1;
         let mergeColour = "";
-        let mergeFailed = false;
+        marks.length = 0;
         const flush = () => {
           if (mergeFrom < 0) return;
           ctx.fillStyle = mergeColour;
-          ctx.fillRect(mergeFrom, y, Math.max(1, mergeTo - mergeFrom), h);
-          if (mergeFailed) {
-            ctx.strokeStyle = "#d43a3a";
-            ctx.lineWidth = 1.5;
-            ctx.strokeRect(mergeFrom, y + 0.75, Math.max(1, mergeTo - mergeFrom), h - 1.5);
-          }
+          ctx.fillRect(mergeFrom, y, mergeTo - mergeFrom, h);
           drawn++;
           mergeFrom = -1;
         };
@@ -338,17 +337,21 @@ export class TimelineCanvas {
           const colour = this.colours[node[i]] ?? "#8a94a3";
           const st = status[i];
           if (x1 - x0 < 1) {
-            // Sub-pixel: fold into the current merged run if it touches the same pixels.
-            if (mergeFrom >= 0 && x0 <= mergeTo + 0.5) {
-              mergeTo = Math.max(mergeTo, x0 + 1, x1);
-              if (st === STATUS_FAILED) mergeFailed = true;
+            const px = Math.floor(x0);
+            if ((st === STATUS_FAILED || st === STATUS_RETRIED) && marks[marks.length - 2] !== px) marks.push(px, st);
+            if (mergeFrom >= 0 && px < mergeTo) {
+              // This pixel column is drawn already; widen the run if the bar reaches further.
+              if (colour === mergeColour) mergeTo = Math.max(mergeTo, Math.ceil(x1));
+              continue;
+            }
+            if (mergeFrom >= 0 && colour === mergeColour && px <= mergeTo) {
+              mergeTo = Math.max(px + 1, Math.ceil(x1));
               continue;
             }
             flush();
-            mergeFrom = x0;
-            mergeTo = Math.max(x0 + 1, x1);
+            mergeFrom = px;
+            mergeTo = Math.max(px + 1, Math.ceil(x1));
             mergeColour = colour;
-            mergeFailed = st === STATUS_FAILED;
             continue;
           }
           flush();
@@ -373,6 +376,12 @@ export class TimelineCanvas {
           drawn++;
         }
         flush();
+        // Failed and retried sub-pixel bars: a tick above the merged rectangles.
+        for (let m = 0; m < marks.length; m += 2) {
+          ctx.fillStyle = marks[m + 1] === STATUS_FAILED ? "#d43a3a" : "#c98a00";
+          ctx.fillRect(marks[m], y - 2, 2, h + 4);
+          drawn++;
+        }
       }
       ctx.restore();
 
