@@ -122,6 +122,7 @@ def recording_for(
     resume: str | None = None,
     run_id: str | None = None,
     run_info: Mapping[str, Any] | None = None,
+    mode: str = "run",
     **options: Any,
 ) -> Recording | None:
     """The run's recording, when it needs the store (storing, caching or resuming); None
@@ -133,7 +134,7 @@ def recording_for(
     from legato.store.session import record
 
     return record(graph, engine.bus, store=store, cache=cache, resume=resume, run_id=run_id,
-                  info=run_info, digest=values_of(engine.backend).digest, **options)
+                  info=run_info, digest=values_of(engine.backend).digest, mode=mode, **options)
 
 
 def finish_recording(run: Run, recording: Recording, ok: bool) -> None:

@@ -43,6 +43,8 @@ event. :data:`Event` is their union, :data:`Subscriber` a subscriber's type.
 - :class:`NodeQueued`, :class:`NodeStarted`, :class:`NodeFinished`, :class:`NodeFailed`: a
   node's call waited for its turn, began, succeeded, failed.
 - :class:`CacheHit`: a node's outputs were reused (cache, or a resumed run's record).
+- :class:`ItemStarted`: an item entered its run (its inputs, and the ``context`` its submitter
+  passed, such as a W3C ``traceparent``).
 - :class:`ItemFinished`: an item ended, with its result or its error; :class:`ItemDropped`:
   an item ended without one, by policy (replaced by a newer one, a full queue, too old).
 - :class:`BatchFormed`: calls to a batched component were sent together (how many, and why
@@ -73,6 +75,7 @@ from legato.engine.events import (
     InstanceEvicted,
     ItemDropped,
     ItemFinished,
+    ItemStarted,
     NodeFailed,
     NodeFinished,
     NodeQueued,
@@ -107,6 +110,7 @@ __all__ = [
     "InstanceEvicted",
     "ItemDropped",
     "ItemFinished",
+    "ItemStarted",
     "ManualClock",
     "MonotonicClock",
     "NodeFailed",

@@ -130,6 +130,7 @@ class Pipeline:
         retry_failed: bool = False,
         allow_changed_inputs: bool = False,
         sample: int | None = None,
+        mode: str = "run",
         **options: Any,
     ) -> tuple[Engine, Run, Recording | None]:
         """Check the graph against the chosen engine, declare the run's resources, set up its
@@ -143,7 +144,7 @@ class Pipeline:
         recording = engines.recording_for(
             self.graph, chosen, caches=self._caches(), store=store, cache=cache, resume=resume,
             run_id=run_id, run_info=run_info, retry_failed=retry_failed,
-            allow_changed_inputs=allow_changed_inputs, sample=sample)
+            allow_changed_inputs=allow_changed_inputs, sample=sample, mode=mode)
         if recording is not None:
             run_id = recording.run_id
             if items is not None:  # each item's input digest recorded (and checked)
@@ -151,7 +152,7 @@ class Pipeline:
         try:
             run = chosen.start(self.graph, items, run_id=run_id,
                                memo=recording.memo if recording is not None else None,
-                               **options)
+                               mode=mode, **options)
         except BaseException:
             if recording is not None:
                 recording.close(quiet=True)
@@ -234,7 +235,7 @@ class Pipeline:
             retry_failed=retry_failed, allow_changed_inputs=allow_changed_inputs,
             window=window, ordered=ordered, indexed=indexed, on_error=on_error,
             on_drop=on_drop, deadline=deadline, priority=priority,
-            feed=not isinstance(items, Sequence), check_outputs=check_outputs)
+            feed=not isinstance(items, Sequence), check_outputs=check_outputs, mode="map")
         results = run.results()
         if progress:
             from legato.observe.progress import with_progress
@@ -273,12 +274,14 @@ class Pipeline:
         resources: Mapping[str, float] | None = None,
         store: StoreArg = None,
         run_info: Mapping[str, Any] | None = None,
+        mode: str = "run",
     ) -> tuple[Run, Recording | None]:
         """``open``, recorded in ``store`` when one is given (the server's run): the caller
         closes the recording once the run has finished."""
         _, run, recording = self._start(None, engine=engine, backend=backend,
                                         resources=resources, store=store, cache=False,
-                                        run_info=run_info, deadline=deadline, priority=priority)
+                                        run_info=run_info, deadline=deadline, priority=priority,
+                                        mode=mode)
         return run, recording
 
     def serve(self, *, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
@@ -319,7 +322,8 @@ class Pipeline:
 
         _, run, recording = self._start(None, engine=engine, backend=backend,
                                         resources=resources, store=store, cache=False,
-                                        deadline=deadline, priority=priority, sample=sample)
+                                        deadline=deadline, priority=priority, sample=sample,
+                                        mode="stream")
         return open_stream(run, source, window=window, on_drop=on_drop, on_error=on_error,
                            indexed=indexed, record=record, recording=recording)
 

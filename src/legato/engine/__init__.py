@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from legato.component import Instance
+from legato.engine import snapshot
 from legato.engine.allocator import Allocator
 from legato.engine.backend import Backend, Call, Outcome
 from legato.engine.clock import Clock, ManualClock, MonotonicClock
@@ -22,6 +23,7 @@ from legato.engine.loop import Scheduler
 from legato.engine.memo import Memo, Reuse
 from legato.engine.resources import Gpu, ResourcePool, Usage
 from legato.engine.run import OnDrop, OnError, Run
+from legato.engine.snapshot import ComponentState, EngineSnapshot
 from legato.graph import Graph
 
 
@@ -74,6 +76,13 @@ class Engine:
         """What is held now, and the capacity, by resource name."""
         return self.pool.usage()
 
+    def snapshot(self, timeout: float = 1.0) -> EngineSnapshot:
+        """What the engine does now, per component (calls queued and running, warm
+        instances) and its resources held vs capacity; see :mod:`legato.engine.snapshot`.
+        Safe from any thread; waits at most ``timeout`` for the loop."""
+        return snapshot.take(self.scheduler, self.instances.by_component(), self.usage(),
+                             timeout)
+
     def start(
         self,
         graph: Graph,
@@ -90,6 +99,7 @@ class Engine:
         deadline: float | None = None,
         priority: int = 0,
         check_outputs: bool = True,
+        mode: str = "run",
     ) -> Run:
         """A run of ``graph``. With ``items``, iterate ``run.results()``: it feeds them (at
         most ``window`` at a time) and yields results; without, the run is open: ``submit``
@@ -97,11 +107,12 @@ class Engine:
         thread (for sources that block between items). ``memo``: what the run may reuse instead
         of computing (the run store's cache and resume). ``deadline`` (seconds from each item's
         submission) and ``priority``: the defaults of its items. ``check_outputs``: fail an item
-        whose outputs do not fit their declared types (:mod:`legato.outputs`)."""
+        whose outputs do not fit their declared types (:mod:`legato.outputs`). ``mode``: how
+        the run is driven (``run``, ``map``, ``stream``, ``serve``), told to observers."""
         return Run(self.scheduler, graph, items=items, window=window, ordered=ordered,
                    on_error=on_error, on_drop=on_drop, indexed=indexed, feed=feed,
                    run_id=run_id, memo=memo, deadline=deadline, priority=priority,
-                   check_outputs=check_outputs)
+                   check_outputs=check_outputs, mode=mode)
 
     def warm(self, graph: Graph) -> int:
         """Build the first instance of every class component of ``graph`` (nested bodies
@@ -154,8 +165,10 @@ __all__ = [
     "Call",
     "Chunk",
     "Clock",
+    "ComponentState",
     "Dropped",
     "Engine",
+    "EngineSnapshot",
     "EventBus",
     "Failure",
     "Gpu",

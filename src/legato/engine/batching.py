@@ -54,6 +54,10 @@ class Batcher:
         """True when a flushed batch waits for an instance or resources."""
         return bool(self._batches) and any(b.waiting for b in self._batches.values())
 
+    def pending(self) -> list[list[Task]]:
+        """The calls waiting in every batch (for a snapshot)."""
+        return [[task for task, _ in batch.tasks] for batch in self._batches.values()]
+
     def queued(self, target: Component | Instance) -> list[tuple[Task, dict[str, Any]]]:
         """The calls waiting in ``target``'s batch (the list itself: a queue policy trims it)."""
         batch = self._batches.get(batch_key(target))

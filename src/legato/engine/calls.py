@@ -59,6 +59,7 @@ class Calls:
         self.abandoned: dict[int, Call] = {}  # cancelled, still running: held until they end
         self.blocked: dict[Hashable, list[Entry]] = {}
         self._ids = itertools.count(1)
+        self._last_call = 0  # the id of the call try_start made last (a batch, for BatchFormed)
         self.policies = Policies(self)
 
     # -- starting ---------------------------------------------------------------------------
@@ -121,6 +122,7 @@ class Calls:
         slot = admitted.slot
         call = Call(next(self._ids), pending.target, pending.kwargs or {}, pending.batch,
                     slot=slot.index if slot is not None else None, devices=admitted.devices)
+        self._last_call = call.id
         if pending.batch is None:
             task = pending.first()
             updates = task.frame.item.updates
@@ -146,7 +148,10 @@ class Calls:
             tasks = pending.tasks if isinstance(pending.tasks, list) else [pending.tasks]
             bus.publish(BatchFormed(component=pending.component.name, size=len(tasks),
                                     reason=reason, time=self.s.clock.now(),
-                                    runs=len({id(t.frame.item.run) for t in tasks})))
+                                    runs=len({id(t.frame.item.run) for t in tasks}),
+                                    batch=self._last_call,
+                                    members=tuple((t.frame.item.run.id, t.frame.item.index,
+                                                   t.name) for t in tasks)))
         return True
 
     def retry_blocked(self) -> None:
@@ -202,9 +207,12 @@ class Calls:
             s.timers.add(s.clock.now() + budget, self.policies.missed, call.id)
         if s.bus.active:
             now = s.clock.now()
+            batch, size = _batch_of(call, tasks)
+            name = call.component.name
             for task in tasks:
                 s.bus.publish(NodeStarted(run=task.frame.item.run.id, item=task.frame.item.index,
-                                          node=task.name, attempt=task.attempt, time=now))
+                                          node=task.name, attempt=task.attempt, time=now,
+                                          component=name, batch=batch, batch_size=size))
         try:
             s.backend.submit(call, s.report)
         except Exception as exc:  # e.g. arguments that cannot be sent to a worker process
@@ -242,20 +250,20 @@ class Calls:
         else:
             self._call_done(first, outcome, split_value(call.component, outcome.value))
 
-    def _call_done(self, task: Task, outcome: Outcome,
-                   outputs: dict[str, Any] | Exception) -> None:
+    def _call_done(self, task: Task, outcome: Outcome, outputs: dict[str, Any] | Exception,
+                   batch: tuple[int, int] = (0, 1)) -> None:
         """One item's call succeeded; ``outputs`` by port, or why its value did not fit them
         (not retried: the same inputs would return the same)."""
         if task.frame.item.finished:
             return
         if isinstance(outputs, Exception):
-            self.task_failed(task, outputs, outcome=outcome, retry=False)
+            self.task_failed(task, outputs, outcome=outcome, retry=False, batch=batch)
             return
         if task.cache_key is not None and outcome.outputs is not None:
             try:  # outputs to be cached go to the store, so here (values held elsewhere)
                 outputs = dict(self.s.values.fetch(outputs))
             except Exception as exc:
-                self.task_failed(task, exc, outcome=outcome)
+                self.task_failed(task, exc, outcome=outcome, batch=batch)
                 return
         item = task.frame.item
         run = item.run
@@ -270,7 +278,8 @@ class Calls:
                 run=item.run.id, item=item.index, node=task.name, attempt=task.attempt,
                 start=outcome.start, end=outcome.end, executor=outcome.executor,
                 worker=outcome.worker, queued=task.queued, outputs=outputs,
-                cache_key=task.cache_key))
+                cache_key=task.cache_key, component=task.component_name, batch=batch[0],
+                batch_size=batch[1]))
         self.s.flow.node_done(task, outputs)
 
     def _batch_done(self, call: Call, tasks: list[Task], outcome: Outcome) -> None:
@@ -278,14 +287,15 @@ class Calls:
             outputs = outcome.outputs
             if outputs is None:
                 outputs = split_returned(call.component, outcome.value, len(tasks))
+            batch = (call.id, len(tasks))
             for task, item_outputs in zip(tasks, outputs, strict=True):
-                self._call_done(task, outcome, item_outputs)
+                self._call_done(task, outcome, item_outputs, batch)
             return
         for task in tasks:
-            self.task_failed(task, outcome.error, outcome=outcome)
+            self.task_failed(task, outcome.error, outcome=outcome, batch=(call.id, len(tasks)))
 
     def task_failed(self, task: Task, error: BaseException, *, outcome: Outcome | None = None,
-                    retry: bool = True) -> None:
+                    retry: bool = True, batch: tuple[int, int] = (0, 1)) -> None:
         item = task.frame.item
         if item.finished:
             return
@@ -303,7 +313,8 @@ class Calls:
                 end=outcome.end if outcome is not None else now,
                 error=f"{type(error).__name__}: {error}", will_retry=will_retry,
                 worker=outcome.worker if outcome is not None else "", queued=task.queued,
-                exception=error, executor=outcome.executor if outcome is not None else ""))
+                exception=error, executor=outcome.executor if outcome is not None else "",
+                component=task.component_name, batch=batch[0], batch_size=batch[1]))
         if will_retry:
             assert policy is not None
             delay = policy.delay(task.attempt)
@@ -415,3 +426,8 @@ def _build_error(error: BaseException) -> BuildError | None:
 
 def _nothing(_: Any) -> None:
     """A timer that only wakes the loop (a rate limit refilled: waiting calls look again)."""
+
+
+def _batch_of(call: Call, tasks: list[Task]) -> tuple[int, int]:
+    """The batch id and size observers are told for ``call`` ((0, 1): not a batch)."""
+    return (call.id, len(tasks)) if call.batch is not None else (0, 1)

@@ -29,28 +29,49 @@ class RunStarted:
     pipeline: str
     time: float
     wall: float
+    mode: str = "run"  # "run" | "map" | "stream" | "serve"
+
+
+@dataclass(slots=True, kw_only=True)
+class ItemStarted:
+    """An item entered its run: its ``inputs`` (shared, not copied), and ``context``, what its
+    submitter passed along with it (``run.submit(..., context=...)``: a served request's W3C
+    ``traceparent`` and ``tracestate`` headers)."""
+
+    run: str
+    item: int
+    time: float
+    inputs: Mapping[str, Any] | None = None
+    context: Mapping[str, str] | None = None
 
 
 @dataclass(slots=True, kw_only=True)
 class NodeQueued:
-    """A node's inputs are all there: it waits for its turn (admission, a batch, a retry)."""
+    """A node's inputs are all there: it waits for its turn (admission, a batch, a retry).
+    ``node`` is the execution's path (``score``, ``refine[2]/score``); ``component`` the name of
+    the component it calls."""
 
     run: str
     item: int
     node: str
     attempt: int
     time: float
+    component: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
 class NodeStarted:
-    """A call began executing (on its worker)."""
+    """A call began executing (on its worker). ``batch`` is the id of the batch call it is part
+    of (0: not a batch; see :class:`BatchFormed`), ``batch_size`` that call's size."""
 
     run: str
     item: int
     node: str
     attempt: int
     time: float
+    component: str = ""
+    batch: int = 0
+    batch_size: int = 1
 
 
 @dataclass(slots=True, kw_only=True)
@@ -69,6 +90,9 @@ class NodeFinished:
     queued: float | None = None
     outputs: Mapping[str, Any] | None = None  # by port; the values themselves, not copies
     cache_key: str | None = None  # set when the outputs are to be cached under this key
+    component: str = ""
+    batch: int = 0
+    batch_size: int = 1
 
 
 @dataclass(slots=True, kw_only=True)
@@ -87,6 +111,9 @@ class NodeFailed:
     queued: float | None = None
     exception: BaseException | None = None  # for the traceback (formatted by the subscriber)
     executor: str = ""
+    component: str = ""
+    batch: int = 0
+    batch_size: int = 1
 
 
 @dataclass(slots=True, kw_only=True)
@@ -100,6 +127,7 @@ class CacheHit:
     key: str
     source: str  # "cache" | "resume"
     time: float
+    component: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -138,6 +166,8 @@ class BatchFormed:
     reason: str
     time: float
     runs: int = 1  # how many runs' calls it holds
+    batch: int = 0  # the batch call's id, as its members' NodeStarted/NodeFinished give it
+    members: tuple[tuple[str, int, str], ...] = ()  # (run, item, node path) of each call
 
 
 @dataclass(slots=True, kw_only=True)
@@ -183,8 +213,8 @@ class AdmissionWaited:
     time: float
 
 
-Event = (RunStarted | NodeQueued | NodeStarted | NodeFinished | NodeFailed | CacheHit
-         | ItemFinished | RunFinished | BatchFormed | InstanceBuilt | InstanceEvicted
+Event = (RunStarted | ItemStarted | NodeQueued | NodeStarted | NodeFinished | NodeFailed
+         | CacheHit | ItemFinished | RunFinished | BatchFormed | InstanceBuilt | InstanceEvicted
          | ItemDropped | AdmissionWaited)
 Subscriber = Callable[[Event], None]
 

@@ -116,8 +116,8 @@ class Item:
     ``max_age``; ``deadline`` (clock time) or None; ``calls``: ids of its calls in flight.
     """
 
-    __slots__ = ("born", "calls", "deadline", "error", "failed", "finished", "handle", "index",
-                 "inputs", "limit", "priority", "result", "run", "seq", "updates")
+    __slots__ = ("born", "calls", "context", "deadline", "error", "failed", "finished", "handle",
+                 "index", "inputs", "limit", "priority", "result", "run", "seq", "updates")
 
     def __init__(self, index: int, inputs: Mapping[str, Any], run: Any = None, *,
                  priority: int = 0, seq: int = 0, born: float = 0.0,
@@ -134,6 +134,7 @@ class Item:
         self.handle = handle
         self.calls: set[int] | None = None
         self.updates: Any = None  # an Updates stream, when the submitter asked for one
+        self.context: Mapping[str, str] | None = None  # what the submitter passed along
         self.failed = False
         self.finished = False
         self.result: Any = None
@@ -180,6 +181,11 @@ class Task:
     @property
     def name(self) -> str:
         return self.frame.path + self.node.id
+
+    @property
+    def component_name(self) -> str:
+        component = self.node.component
+        return component.name if component is not None else ""
 
 
 class Fanout:

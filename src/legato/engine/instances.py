@@ -165,6 +165,16 @@ class InstanceTable:
         with self._lock:
             return len(self._slots.get(instance_key(target), []))
 
+    def by_component(self) -> dict[str, int]:
+        """How many slots are alive, by component name."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for slots in self._slots.values():
+                if slots:
+                    name = slots[0].target.component.name
+                    counts[name] = counts.get(name, 0) + len(slots)
+        return counts
+
     def close(self) -> None:
         """Evict every slot and release what they held."""
         with self._lock:

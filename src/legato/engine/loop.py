@@ -42,7 +42,7 @@ from legato.engine.backend import Backend, Call, Outcome, values_of
 from legato.engine.batching import Batcher
 from legato.engine.calls import Calls
 from legato.engine.clock import Clock
-from legato.engine.events import EventBus, ItemDropped, RunStarted
+from legato.engine.events import EventBus, ItemDropped, ItemStarted, RunStarted
 from legato.engine.flow import Flow
 from legato.engine.frames import Item, Task
 from legato.engine.handles import Dropped
@@ -108,6 +108,12 @@ class Scheduler:
 
     def on_loop(self) -> bool:
         return threading.get_ident() == self._ident
+
+    @property
+    def running(self) -> bool:
+        """True while the loop's thread runs (started, not stopped)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._stopped
 
     def ensure_started(self) -> None:
         """Start the loop's thread on first use; RunError once the engine is closed."""
@@ -235,7 +241,7 @@ class Scheduler:
             import time
 
             self.bus.publish(RunStarted(run=run.id, pipeline=run.graph.name,
-                                        time=self.clock.now(), wall=time.time()))
+                                        time=self.clock.now(), wall=time.time(), mode=run.mode))
 
     def add_item(self, run: Run, item: Item) -> None:
         """Start a submitted item: reuse its recorded result, or bind its inputs and start its
@@ -244,6 +250,9 @@ class Scheduler:
         if item.deadline is not None:
             self.timers.add(item.deadline, self._deadline_passed, item)
         run.item_started(item)
+        if self.bus.active:
+            self.bus.publish(ItemStarted(run=run.id, item=item.index, time=self.clock.now(),
+                                         inputs=item.inputs, context=item.context))
         self.flow.start_item(item)
 
     def make_ready(self, task: Task) -> None:

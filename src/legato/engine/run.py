@@ -92,6 +92,7 @@ class Run:
         deadline: float | None = None,
         priority: int = 0,
         check_outputs: bool = True,
+        mode: str = "run",
     ) -> None:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ConfigError(f"window must be >= 1 (an int), got {window!r}")
@@ -101,6 +102,7 @@ class Run:
             raise ConfigError(f"on_drop must be 'skip' or 'keep', got {on_drop!r}")
         self.id = run_id or new_run_id()
         self.graph = graph
+        self.mode = mode  # how it is driven: "run", "map", "stream" or "serve" (for observers)
         self.window = window
         self.ordered = ordered
         self.on_error = on_error
@@ -145,16 +147,18 @@ class Run:
 
     def submit(self, inputs: Mapping[str, Any], *, deadline: float | None = None,
                priority: int | None = None, timestamp: float | None = None,
-               updates: bool = False) -> ItemHandle:
+               updates: bool = False, context: Mapping[str, str] | None = None) -> ItemHandle:
         """Hand one item to the run; returns its handle at once. ``deadline``: seconds from
         now (default: the run's); ``priority``: higher first (default: the run's);
         ``timestamp``: when its data was made, on the engine's clock (for ``max_age``);
         ``updates``: ``handle.updates`` tells what happens as it runs (each node done, each
-        chunk a generator component yields). Raises :class:`RunError` once the run is
-        closed."""
+        chunk a generator component yields); ``context``: passed along to observers (the
+        :class:`ItemStarted` event): a served request's W3C trace headers. Raises
+        :class:`RunError` once the run is closed."""
         check_deadline(deadline)
         check_priority(priority)
         item = self._item(inputs, deadline, priority, timestamp)
+        item.context = context
         if updates:
             assert item.handle is not None
             item.updates = item.handle.updates = Updates()
@@ -283,7 +287,8 @@ class Run:
         if self.bus.active:
             task.queued = now = self.clock.now()
             self.bus.publish(NodeQueued(run=self.id, item=task.frame.item.index, node=task.name,
-                                        attempt=task.attempt, time=now))
+                                        attempt=task.attempt, time=now,
+                                        component=task.component_name))
 
     def note_started(self, task: Task) -> None:
         self.queued -= 1
@@ -291,7 +296,8 @@ class Run:
     def cache_hit(self, task: Task, found: Reuse) -> None:
         if self.bus.active:
             self.bus.publish(CacheHit(run=self.id, item=task.frame.item.index, node=task.name,
-                                      key=found.key, source=found.source, time=self.clock.now()))
+                                      key=found.key, source=found.source, time=self.clock.now(),
+                                      component=task.component_name))
 
     def note_latency(self, node: str, seconds: float) -> None:
         recent = self._latency.get(node)

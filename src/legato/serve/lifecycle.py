@@ -85,7 +85,7 @@ class Service:
             for served in self.served.values():
                 served.run, served.recording = served.pipeline._open(
                     engine=self.engine, resources=self.options.resources or None,
-                    store=store, run_info={"options": {"mode": "serve"}})
+                    store=store, run_info={"options": {"mode": "serve"}}, mode="serve")
             engine = engines.choose(self.engine, None)
             for served in self.served.values():
                 engine.warm(served.pipeline.graph)
@@ -139,10 +139,18 @@ class Service:
                     run.wait(10.0)
             if recording is not None:
                 try:
+                    recording.store.annotate(recording.run_id, {"service": self.summary(served)})
                     recording.close()
                 except Exception:
                     log.exception("closing the record of '%s' failed", served.name)
                 served.recording = None
+
+    def summary(self, served: Served) -> dict[str, Any]:
+        """What the service answered for ``served``, kept in its run's record at the end:
+        responses by status, requests refused at the door."""
+        responses = {str(status): count for (name, status), count in sorted(self.counts.items())
+                     if name == served.name}
+        return {"responses": responses, "refused": served.gate.refused}
 
     # -- requests (the event loop's thread) ---------------------------------------------------
 

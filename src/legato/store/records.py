@@ -32,6 +32,7 @@ class RunRecord:
     total: int | None = None  # items in the run's input, once the input was read to the end
     recorded: int = 0  # items whose outcome (ok or failed) is recorded: an interrupted run's
     # progress, what a resume will not compute again (failed ones are tried again)
+    mode: str | None = None  # "run" | "map" | "stream" | "serve" (None: recorded before 0004)
 
     @property
     def duration(self) -> float | None:

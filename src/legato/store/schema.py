@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
 
-HEAD = "0003"  # the newest revision in migrations/versions
-REVISIONS = ("0001", "0002", "0003")  # every revision this legato knows, oldest first
+HEAD = "0004"  # the newest revision in migrations/versions
+REVISIONS = ("0001", "0002", "0003", "0004")  # every revision this legato knows, oldest first
 
 metadata = MetaData()
 
@@ -49,7 +49,11 @@ runs = Table(
     Column("total", Integer),  # items in the run's input, once it was read to the end
     Column("shape", String(64)),  # the graph's node ids and wiring, without the code
     Column("lineage", Text),  # JSON {node path: digest of its code and of its upstream's}
+    Column("mode", String(16)),  # "run" | "map" | "stream" | "serve" (None: before 0004)
+    Column("graph", Text),  # the pipeline JSON (legato.draw.to_dict), for the web UI
     Index("ix_runs_started", "started"),
+    Index("ix_runs_pipeline_started", "pipeline", "started"),
+    Index("ix_runs_status_started", "status", "started"),
 )
 
 items = Table(
@@ -61,6 +65,7 @@ items = Table(
     Column("result", Text),
     Column("error", Text),
     Column("inputs", String(32)),  # the digest of the item's inputs (None: they have no form)
+    Column("inputs_ref", Text),  # a failed item's inputs (a value reference), to show with it
 )
 
 nodes = Table(
@@ -79,6 +84,7 @@ nodes = Table(
     Column("error", Text),
     Column("traceback", Text),
     Column("outputs", Text),
+    Column("batch", Integer),  # the size of the batch the call was part of (None: not batched)
     Index("ix_nodes_run_item", "run_id", "item"),
 )
 

@@ -149,6 +149,7 @@ def record(
     retry_failed: bool = False,
     allow_changed_inputs: bool = False,
     sample: int | None = None,
+    mode: str = "run",
 ) -> Recording | None:
     """Start recording a run of ``graph`` (None when the run needs no store); see the module
     docstring. ``store``: a Store, a URL or path, True for the default store, None for the
@@ -156,7 +157,8 @@ def record(
     backend's fingerprint of a value (for cache keys). ``retry_failed``: a resumed run may be
     of changed code, the same wiring (see :meth:`Store.resume`); ``allow_changed_inputs``: a
     resumed run's changed items are computed again instead of refused. ``sample``: record the
-    rows of the first ``sample`` items only (and every failure): a long stream."""
+    rows of the first ``sample`` items only (and every failure): a long stream. ``mode``: how
+    the run is driven (``run``, ``map``, ``stream``, ``serve``), recorded for the UI."""
     if (retry_failed or allow_changed_inputs) and resume is None:
         raise ConfigError("retry_failed= and allow_changed_inputs= apply to a resumed run; "
                           "pass resume=RUN with them")
@@ -188,8 +190,8 @@ def record(
                 started=time.time(), finished=None, done=0, failed=0, error=None,
                 target=details.get("target"), inputs=dict(details.get("inputs") or {}),
                 options=dict(details.get("options") or {}), host=holder.host,
-                pid=holder.pid, process=holder.process, total=_count(details)),
-                shape=shape(graph), lineage=lineage(graph))
+                pid=holder.pid, process=holder.process, total=_count(details), mode=mode),
+                shape=shape(graph), lineage=lineage(graph), graph=_pipeline_json(graph))
         memo = None
         if resumed is not None or caching:
             memo = StoreMemo(opened, cache_all=cache == "all", caching=cache is not False,
@@ -205,6 +207,16 @@ def record(
             opened.close()
         raise
     return Recording(run_id, opened, recorder, memo, owned, resumed, allow_changed_inputs)
+
+
+def _pipeline_json(graph: Graph) -> str | None:
+    """The pipeline JSON the UI draws (None, quietly, if a graph cannot be described)."""
+    from legato import draw
+
+    try:
+        return draw.to_json(graph, indent=None)
+    except Exception:  # a description is a nicety: never fail a run over it
+        return None
 
 
 def _count(info: Mapping[str, Any]) -> int | None:

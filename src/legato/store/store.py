@@ -189,10 +189,10 @@ class Store:
         return {index: self.value(digest) for index, digest in rows if digest is not None}
 
     def start_run(self, record: RunRecord, *, shape: str | None = None,
-                  lineage: Mapping[str, str] | None = None) -> None:
+                  lineage: Mapping[str, str] | None = None, graph: str | None = None) -> None:
         """Record a new run (status "running"), held by the process ``record`` names.
         ``shape`` and ``lineage`` (see :mod:`legato.store.lineage`) let a resume with new code
-        tell which recorded outputs still hold."""
+        tell which recorded outputs still hold; ``graph``: the pipeline JSON (for the UI)."""
         with writing(self.engine) as connection:
             connection.execute(schema.runs.insert().values(
                 id=record.id, pipeline=record.pipeline, fingerprint=record.fingerprint,
@@ -200,7 +200,8 @@ class Store:
                 error=None, target=record.target, inputs=json.dumps(record.inputs, default=str),
                 options=json.dumps(record.options, default=str), host=record.host,
                 pid=record.pid, process=record.process, total=record.total, shape=shape,
-                lineage=None if lineage is None else json.dumps(lineage, sort_keys=True)))
+                lineage=None if lineage is None else json.dumps(lineage, sort_keys=True),
+                mode=record.mode, graph=graph))
 
     def resume(self, run_id: str, *, fingerprint: str, shape: str | None = None,
                lineage: Mapping[str, str] | None = None, retry_failed: bool = False,
@@ -360,4 +361,5 @@ def _run(row: sa.RowMapping, recorded: int | None = None) -> RunRecord:
         done=row["done"], failed=row["failed"], error=row["error"], target=row["target"],
         inputs=json.loads(row["inputs"] or "{}"), options=json.loads(row["options"] or "{}"),
         host=row["host"], pid=row["pid"], process=row["process"], total=row["total"],
-        recorded=(row["done"] + row["failed"]) if recorded is None else recorded)
+        recorded=(row["done"] + row["failed"]) if recorded is None else recorded,
+        mode=row.get("mode"))

@@ -40,6 +40,7 @@ from legato.engine.events import (
     InstanceEvicted,
     ItemDropped,
     ItemFinished,
+    ItemStarted,
     NodeFailed,
     NodeFinished,
     NodeQueued,
@@ -100,6 +101,7 @@ class Recorder:
         self._thread = threading.Thread(target=self._work, name="legato-store", daemon=True)
         self._unsubscribe: Callable[[], None] | None = None
         self._digests: dict[int, str | None] = {}  # items read and not yet finished
+        self._inputs: dict[int, Any] = {}  # items started and not yet finished: their inputs
         self._restore: dict[str, Any] | None = None
 
     def read(self, index: int, digest: str | None) -> None:
@@ -134,10 +136,15 @@ class Recorder:
         if (event.__class__ in _UNRECORDED or event.run != self.run_id  # type: ignore[union-attr]
                 or self.error is not None):
             return
+        if event.__class__ is ItemStarted:  # its inputs kept (not copied) until it ends: a
+            self._inputs[event.item] = event.inputs  # failed item's are recorded with it
+            return
         sample = self.sample
         if sample is not None and getattr(event, "item", -1) >= sample and not (
                 event.__class__ is NodeFailed
                 or (event.__class__ is ItemFinished and not event.ok)):
+            if event.__class__ is ItemFinished:
+                self._inputs.pop(event.item, None)
             return  # a long stream: aggregates and a bounded sample, not a row per tick
         events = self._events
         events.append(event)
@@ -257,34 +264,46 @@ class Recorder:
         offset = self._offset
         return (self.run_id, event.item, event.node, event.attempt, status,
                 None if event.queued is None else event.queued + offset, event.start + offset,
-                event.end + offset, event.executor, event.worker, error, traceback, outputs)
+                event.end + offset, event.executor, event.worker, error, traceback, outputs,
+                event.batch_size if event.batch else None)
 
     def _hit(self, event: CacheHit, rows: _Rows) -> None:
         if event.source != "cache":
             return  # a resumed node: its execution is recorded already
         moment = self._wall(event.time)
         rows.nodes.append((self.run_id, event.item, event.node, 1, "cached", None, moment, moment,
-                           "", "", None, None, None))
+                           "", "", None, None, None, None))
         rows.hits[event.key] += 1
 
     def _read(self, event: _Read, rows: _Rows) -> None:
         self._digests[event.index] = event.digest
         rows.items[event.index] = {"run_id": self.run_id, "idx": event.index,
                                    "status": "pending", "finished": event.wall, "result": None,
-                                   "error": None, "inputs": event.digest}
+                                   "error": None, "inputs": event.digest, "inputs_ref": None}
 
     def _item(self, event: ItemFinished, rows: _Rows) -> None:
         digest = self._digests.pop(event.item, None)
+        inputs = self._inputs.pop(event.item, None)
         if event.reused:
             return
-        result = None
+        result = failed_with = None
         if event.ok:
-            encoded = self._encode(event.result)
-            result = None if encoded is None else self.store.reference(encoded)
+            result = self._reference(event.result)
+        elif inputs is not None:
+            try:
+                failed_with = self._reference(dict(inputs))
+            except Exception:  # inputs that cannot be read (a malformed line): none shown
+                failed_with = None
         rows.items[event.item] = {"run_id": self.run_id, "idx": event.item,
                                   "status": "ok" if event.ok else "failed",
                                   "finished": self._wall(event.time), "result": result,
-                                  "error": event.error, "inputs": digest}
+                                  "error": event.error, "inputs": digest,
+                                  "inputs_ref": failed_with}
+
+    def _reference(self, value: Any) -> str | None:
+        """``value``'s reference in the store (None when it has no stored form)."""
+        encoded = self._encode(value)
+        return None if encoded is None else self.store.reference(encoded)
 
 
 class _Rows:
@@ -326,7 +345,7 @@ class _Rows:
 
 
 NODE_COLUMNS = ("run_id", "item", "node", "attempt", "status", "queued", "start", "end",
-                "executor", "worker", "error", "traceback", "outputs")
+                "executor", "worker", "error", "traceback", "outputs", "batch")
 _COMPILED: dict[tuple[str, str], tuple[str, bool]] = {}
 
 
