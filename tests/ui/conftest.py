@@ -1,12 +1,10 @@
 """UI tests: a real SQLite store recorded by real runs, the UI on a real uvicorn server on
-127.0.0.1 (a free port, in a background thread), read with httpx. ``wait_for`` polls a
-condition with a deadline (no sleep-and-hope)."""
+127.0.0.1 (a free port, in a background thread), read with httpx. ``ui_support.wait_for``
+polls a condition with a deadline (no sleep-and-hope)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +15,10 @@ pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
 import ui_pipelines  # noqa: E402
+from ui_support import INDEX, Recorded, Served  # noqa: E402
 
 import legato as lg  # noqa: E402
 from legato.ui import start  # noqa: E402
-
-INDEX = """<!doctype html>
-<html><head><meta charset="utf-8"><title>legato</title></head>
-<body><div id="app"></div></body></html>
-"""
-
-
-def wait_for(condition: Callable[[], Any], *, timeout: float = 20.0, what: str = "") -> Any:
-    """Poll ``condition`` until it returns something truthy (returned), or fail at the
-    deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = condition()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
-        time.sleep(0.01)
-
-
-@dataclass
-class Recorded:
-    """A store with one ``scored`` map run of 20 items (``run``) and one ``waiting`` run."""
-
-    path: Path
-    run: str
-    items: int
 
 
 @pytest.fixture
@@ -68,13 +40,6 @@ def static_dir(tmp_path: Path) -> Path:
     (folder / "index.html").write_text(INDEX)
     (folder / "app.js").write_text("console.log('legato');\n")
     return folder
-
-
-@dataclass
-class Served:
-    url: str
-    client: Any  # httpx.Client
-    handle: Any
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Recorded, Served
+from ui_support import Recorded, Served
 
 from legato.store import Store
 

@@ -28,7 +28,7 @@ def test_a_missing_file_is_refused_and_not_created(tmp_path: Path) -> None:
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello\n")
-    with pytest.raises(StoreError, match="is not a legato store .not a SQLite database"):
+    with pytest.raises(StoreError, match=r"is not a legato store \(not a SQLite database"):
         ReadOnlyStore(path)
 
 
@@ -36,7 +36,7 @@ def test_a_sqlite_database_of_something_else_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE things (id INTEGER)")
-    with pytest.raises(StoreError, match="not a legato store .it has no legato_meta table"):
+    with pytest.raises(StoreError, match=r"not a legato store \(it has no legato_meta table"):
         ReadOnlyStore(path)
 
 

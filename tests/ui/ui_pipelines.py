@@ -56,3 +56,8 @@ def hold(y: int) -> int:
 @lg.pipeline
 def waiting(x: int) -> int:
     return hold(double(x))
+
+
+@lg.pipeline
+def doubled(x: int) -> int:
+    return double(x)

@@ -9,29 +9,16 @@
   live), ``handle.url`` to open and ``handle.stop()``; ``legato ui`` serves it in the
   foreground.
 
-The front end (TypeScript, built into ``static/``) ships with the package. FastAPI and uvicorn
-are imported only by :func:`app` and :func:`start` (``pip install 'legato[ui]'``).
+The front end (TypeScript, built into ``static/``) ships with the package. This package needs
+FastAPI (``pip install 'legato[ui]'``); ``import legato`` does not import it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from legato.ui.app import app
-    from legato.ui.live import Hub
-    from legato.ui.readonly import ReadOnlyStore
-    from legato.ui.server import UIHandle, start
+# the function, not its module: ``legato.ui.app`` is the function whatever was imported first
+from legato.ui.app import app
+from legato.ui.live import Hub
+from legato.ui.readonly import ReadOnlyStore
+from legato.ui.server import UIHandle, start
 
 __all__ = ["Hub", "ReadOnlyStore", "UIHandle", "app", "start"]
-
-_LAZY = {"app": "legato.ui.app", "Hub": "legato.ui.live", "ReadOnlyStore": "legato.ui.readonly",
-         "UIHandle": "legato.ui.server", "start": "legato.ui.server"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'legato.ui' has no attribute {name!r}")

@@ -38,7 +38,7 @@ from starlette.responses import StreamingResponse
 
 from legato import __version__
 from legato.engine import Engine
-from legato.errors import StoreError
+from legato.errors import ConfigError, StoreError
 from legato.ui import dashboards, queries
 from legato.ui.failures import failures as failures_of
 from legato.ui.live import INTERVAL, Hub, queue_depth
@@ -189,7 +189,7 @@ def app(store: ReadOnlyStore | str | Path | None = None, *, engine: Engine | Non
             try:
                 page_ = queries.runs_page(found, pipeline=pipeline, status=status, mode=mode,
                                           limit=limit, before=before, live=live)
-            except queries.BadCursor as exc:
+            except ConfigError as exc:
                 raise HTTPException(400, str(exc)) from None
         if not before:
             _add_unrecorded(page_, hub, found, pipeline, status, mode)

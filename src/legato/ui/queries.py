@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from legato.errors import StoreError
+from legato.errors import ConfigError, StoreError
 from legato.store import schema
 from legato.store.lineage import path_of
 from legato.ui.readonly import ReadOnlyStore
@@ -34,22 +34,19 @@ MAX_LIMIT = 500
 STATUSES = ("running", "ok", "failed", "cancelled")
 
 
-class BadCursor(ValueError):
-    """A ``before`` cursor this API did not hand out (the route answers 400)."""
-
-
 def cursor(started: float, run_id: str) -> str:
     """The opaque cursor that pages past the run ``(started, run_id)``."""
     return base64.urlsafe_b64encode(json.dumps([started, run_id]).encode()).decode()
 
 
 def uncursor(text: str) -> tuple[float, str]:
-    """The ``(started, id)`` a :func:`cursor` stands for; :class:`BadCursor` otherwise."""
+    """The ``(started, id)`` a :func:`cursor` stands for; :class:`ConfigError` for a text this
+    API did not hand out (the route answers 400)."""
     try:
         started, run_id = json.loads(base64.urlsafe_b64decode(text.encode()))
         return float(started), str(run_id)
     except (ValueError, TypeError, binascii.Error) as exc:
-        raise BadCursor(f"'before' is not a cursor this API gave: {text!r}") from exc
+        raise ConfigError(f"'before' is not a cursor this API gave: {text!r}") from exc
 
 
 def run_json(row: Mapping[Any, Any], recorded: int | None, *, live: bool,
@@ -240,6 +237,6 @@ def exists(store: ReadOnlyStore, run_id: str) -> bool:
             is not None
 
 
-__all__ = ["COUNT_CAP", "BadCursor", "StoreError", "cursor", "exists", "graph_paths",
+__all__ = ["COUNT_CAP", "StoreError", "cursor", "exists", "graph_paths",
            "node_tallies", "page_query", "recorded_counts", "run_detail", "run_json",
            "runs_page", "uncursor", "with_graph_nodes"]
