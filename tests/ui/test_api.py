@@ -42,6 +42,8 @@ def test_runs_filter_by_pipeline_and_status(ui: Served) -> None:
     assert [r["status"] for r in ui.client.get(
         "/api/runs", params={"status": "failed"}).json()["runs"]] == ["failed"]
     assert ui.client.get("/api/runs", params={"status": "cancelled"}).json()["runs"] == []
+    assert [r["mode"] for r in ui.client.get(
+        "/api/runs", params={"mode": "map"}).json()["runs"]] == ["map"]
 
 
 def test_runs_pages_with_a_cursor(ui: Served) -> None:
@@ -79,8 +81,8 @@ def test_run_detail_counts_each_node(ui: Served, recorded: Recorded) -> None:
     stats = nodes["double"]
     assert 0 <= stats["p50"] <= stats["p95"]
     assert stats["batch"] == {"count": 0, "mean": None, "max": None, "sizes": {}}
-    graph = detail["graph"]
-    assert graph is None or graph["name"] == "scored"  # recorded from schema revision 0004
+    assert detail["graph"]["name"] == "scored"  # the pipeline JSON (legato.draw.to_dict)
+    assert run["mode"] == "map"
 
 
 def test_unknown_run_is_a_404_in_the_api_and_the_page(ui: Served) -> None:

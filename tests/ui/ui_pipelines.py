@@ -61,3 +61,13 @@ def waiting(x: int) -> int:
 @lg.pipeline
 def doubled(x: int) -> int:
     return double(x)
+
+
+@lg.component(executor="thread", cpus=0, batch=lg.Batch(max_size=5, max_wait_ms=60_000))
+def upper(texts: list[str]) -> list[str]:
+    return [text.upper() for text in texts]
+
+
+@lg.pipeline
+def shout(words: list[str]) -> list[str]:
+    return lg.map(upper, words)
