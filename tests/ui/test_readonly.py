@@ -14,6 +14,7 @@ from legato.errors import StoreError
 from legato.store import Store, schema
 from legato.ui import queries
 from legato.ui.readonly import ReadOnlyStore
+from legato.ui.timeline import timeline
 
 POSTGRES = os.environ.get("LEGATO_TEST_POSTGRES")
 
@@ -99,6 +100,9 @@ def test_postgresql_sessions_are_read_only(postgres_url: str, tmp_path: Path) ->
         c.execute(schema.runs.insert().values(
             id="pg1", pipeline="p", fingerprint="f", status="ok", started=1.0, finished=2.0,
             done=1, failed=0, inputs="{}", options="{}", host="h", pid=1))
+        c.execute(schema.nodes.insert().values(
+            run_id="pg1", item=0, node="each[0]/score", attempt=1, status="ok", start=1.25,
+            end=1.75, executor="thread", worker="thread-1"))
     with ReadOnlyStore(postgres_url, blobs=tmp_path / "blobs") as store:
         with store.reading() as connection:
             assert connection.exec_driver_sql("SHOW transaction_read_only").scalar() == "on"
@@ -107,7 +111,13 @@ def test_postgresql_sessions_are_read_only(postgres_url: str, tmp_path: Path) ->
             connection.execute(schema.meta.insert().values(key="x", value="y"))
         page = queries.runs_page(store)
         assert [run["id"] for run in page["runs"]] == ["pg1"]
-        assert queries.run_detail(store, "pg1")["run"]["status"] == "ok"  # type: ignore[index]
+        detail = queries.run_detail(store, "pg1")
+        assert detail is not None
+        assert detail["nodes"]["each/score"]["ok"] == 1
+        found = timeline(store, "pg1", started=1.0, finished=2.0)
+        assert found["bars"]["start"] == [0.25]
+        assert found["bars"]["end"] == [0.75]
+        assert found["lanes"] == ["thread-1"]
 
 
 def test_postgresql_that_cannot_be_reached_says_so(tmp_path: Path) -> None:

@@ -41,53 +41,65 @@ def timeline(store: ReadOnlyStore, run_id: str, *, started: float,
     """``GET /api/runs/{id}/timeline`` (see the module docstring); ``started`` and
     ``finished``: the run's, the time axis's default ends."""
     nodes = schema.nodes
-    query = (sa.select(nodes.c.worker, nodes.c.executor, nodes.c.node, nodes.c.item,
-                       nodes.c.attempt, nodes.c.start, nodes.c.end, nodes.c.status)
+    lane = sa.func.coalesce(sa.func.nullif(nodes.c.worker, ""),
+                            sa.func.nullif(nodes.c.executor, ""),
+                            sa.case((nodes.c.status == "cached", "cache"), else_="(none)"))
+    # times relative to the run's start, rounded to microseconds, by the database
+    query = (sa.select(lane, nodes.c.node, nodes.c.item, nodes.c.attempt,
+                       _micro(store, nodes.c.start - started),
+                       _micro(store, nodes.c.end - started), nodes.c.status)
              .where(nodes.c.run_id == run_id).order_by(nodes.c.start, nodes.c.id))
     with store.reading() as connection:
-        rows = connection.execute(query).all()
-    t0 = min(started, rows[0][5]) if rows else started
-    t1 = max([finished or t0, *(row[6] for row in rows[-1:])]) if rows else (finished or t0)
-    node_index: dict[str, int] = {}
-    node_col: list[int] = []
-    item_col: list[int] = []
-    attempt_col: list[int] = []
-    start_col: list[float] = []
-    end_col: list[float] = []
-    status_col: list[int] = []
-    keys: list[str] = []  # each row's lane key: a worker (or executor), or a node path
-    paths: dict[str, str] = {}
-    for worker, executor, node, item, attempt, start, end, status in rows:
-        path = paths.get(node)
-        if path is None:
-            path = paths[node] = path_of(node)
-        index = node_index.get(path)
-        if index is None:
-            index = node_index[path] = len(node_index)
-        node_col.append(index)
-        item_col.append(item)
-        attempt_col.append(attempt)
-        start_col.append(round(start - t0, 6))
-        end_col.append(round(end - t0, 6))
-        status_col.append(STATUS_CODES.get(status, 1))
-        if aggregate:
-            keys.append(path)
-        else:
-            keys.append(worker or executor or ("cache" if status == "cached" else "(none)"))
-        t1 = max(t1, end)
-    node_names = list(node_index)
+        rows = _tuples(connection, query)
+    t0, t1 = started, finished or started
+    if not rows:
+        return {"t0": t0, "t1": t1, "lanes": [], "nodes": [],
+                "bars": {key: [] for key in ("lane", "node", "item", "attempt", "start", "end",
+                                             "status")}}
+    keys, executions, items, attempts, starts, ends, statuses = (
+        list(column) for column in zip(*rows, strict=True))
+    if starts[0] < 0:  # a call recorded as starting before its run: the axis starts there
+        shift = starts[0]
+        t0 += shift
+        starts = [round(x - shift, 6) for x in starts]
+        ends = [round(x - shift, 6) for x in ends]
+    t1 = max(t1, t0 + max(ends))
+    paths = {execution: path_of(execution) for execution in set(executions)}
+    names = sorted(set(paths.values()), key=_natural)
+    index = {name: number for number, name in enumerate(names)}
+    by_execution = {execution: index[path] for execution, path in paths.items()}
+    node_col = list(map(by_execution.__getitem__, executions))
+    status_col = [STATUS_CODES.get(status, 1) for status in statuses]
     if aggregate:
-        lanes = sorted(node_index, key=_natural)
-        order = {name: number for number, name in enumerate(lanes)}
-        lane_col = [order[key] for key in keys]
+        lanes, lane_col = names, node_col
     else:
-        lanes, lane_col = _packed(keys, node_col, start_col, end_col)
+        lanes, lane_col = _packed(keys, node_col, starts, ends)
     return {
-        "t0": t0, "t1": t1, "lanes": lanes, "nodes": node_names,
-        "bars": {"lane": lane_col, "node": node_col, "item": item_col,
-                 "attempt": attempt_col, "start": start_col, "end": end_col,
-                 "status": status_col},
+        "t0": t0, "t1": t1, "lanes": lanes, "nodes": names,
+        "bars": {"lane": lane_col, "node": node_col, "item": items, "attempt": attempts,
+                 "start": starts, "end": ends, "status": status_col},
     }
+
+
+def _tuples(connection: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """The query's rows as the driver's plain tuples (no SQLAlchemy row per execution)."""
+    compiled = query.compile(dialect=connection.dialect)
+    params: Any = compiled.construct_params()
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup or ())
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _micro(store: ReadOnlyStore, seconds: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``seconds`` rounded to microseconds, as a float (PostgreSQL rounds numerics only)."""
+    if store.dialect == "sqlite":
+        return sa.func.round(seconds, 6)
+    return sa.cast(sa.func.round(sa.cast(seconds, sa.Numeric), 6), sa.Float)
 
 
 def _packed(keys: list[str], nodes: list[int], starts: list[float], ends: list[float]
@@ -104,13 +116,15 @@ def _packed(keys: list[str], nodes: list[int], starts: list[float], ends: list[f
             chosen.append(chosen[-1])  # another member of the same batch call
             continue
         previous = (key, node, start, end)
-        heap = free.setdefault(key, [])
+        heap = free.get(key)
+        if heap is None:
+            heap = free[key] = []
         if heap and heap[0][0] <= start:
-            _, sub = heapq.heappop(heap)
+            sub = heapq.heapreplace(heap, (end, heap[0][1]))[1]
         else:
             sub = count.get(key, 0)
             count[key] = sub + 1
-        heapq.heappush(heap, (end, sub))
+            heapq.heappush(heap, (end, sub))
         chosen.append((key, sub))
     names = sorted(count, key=lambda k: (k in ("cache", "(none)"), _natural(k)))
     labels: list[str] = []
