@@ -18,11 +18,19 @@ const T = 8;
 const R = 8;
 
 /** A line chart of `series` against `times` (epoch s); y labels through `format`. */
-export function LineChart(props: { title: string; times: number[]; series: Series[]; format: (v: number) => string; metric?: string }) {
+export function LineChart(props: {
+  title: string;
+  times: number[];
+  series: Series[];
+  format: (v: number) => string;
+  metric?: string;
+  /** The values are counts: ticks at whole numbers. */
+  integer?: boolean;
+}) {
   const { times, series } = props;
   const all = series.flatMap((s) => s.values.filter((v): v is number => v !== null && isFinite(v)));
-  const top = Math.max(1e-9, ...all) * 1.1;
-  const step = niceStep(top / 4);
+  const top = Math.max(props.integer ? 1 : 1e-9, ...all) * 1.1;
+  const step = props.integer ? Math.max(1, Math.round(niceStep(top / 4))) : niceStep(top / 4);
   const yMax = Math.max(step, Math.ceil(top / step) * step);
   const t0 = times.length ? times[0] : 0;
   const t1 = times.length > 1 ? times[times.length - 1] : t0 + 1;
@@ -47,8 +55,10 @@ export function LineChart(props: { title: string; times: number[]; series: Serie
             <text x={L - 6} y={y(v) + 4} text-anchor="end">{props.format(v)}</text>
           </g>
         ))}
-        {times.length > 1 ? (
-          <text x={W - R} y={H - 5} text-anchor="end" class="axis-note">last {Math.round(t1 - t0)} s</text>
+        {times.length > 0 ? (
+          <text x={W - R} y={H - 5} text-anchor="end" class="axis-note">
+            {times.length > 1 ? `last ${Math.round(t1 - t0)} s` : "1 s so far"}
+          </text>
         ) : (
           <text x={(L + W) / 2} y={H / 2} text-anchor="middle" class="axis-note">waiting for data…</text>
         )}
@@ -63,7 +73,13 @@ export function LineChart(props: { title: string; times: number[]; series: Serie
             d += `${pen ? "L" : "M"}${x(times[i]).toFixed(1)},${y(v).toFixed(1)}`;
             pen = true;
           });
-          return <path key={s.label} d={d} stroke={s.colour} class="line" />;
+          const only = s.values.length === 1 && s.values[0] !== null && times.length > 0 ? s.values[0] : null;
+          return (
+            <g key={s.label}>
+              <path d={d} stroke={s.colour} class="line" />
+              {only !== null ? <circle cx={x(times[0])} cy={y(only)} r={2.5} fill={s.colour} /> : null}
+            </g>
+          );
         })}
       </svg>
     </figure>
@@ -74,7 +90,7 @@ export function LineChart(props: { title: string; times: number[]; series: Serie
 export function Histogram(props: { title: string; counts: Record<string, number>; metric?: string; unit?: string }) {
   const entries = Object.entries(props.counts).map(([k, n]) => [Number(k), n] as const).sort((a, b) => a[0] - b[0]);
   const top = Math.max(1, ...entries.map(([, n]) => n));
-  const slot = entries.length ? (W - L - R) / entries.length : 0;
+  const slot = entries.length ? Math.min(48, (W - L - R) / entries.length) : 0;
   const y = (v: number) => T + (1 - v / top) * (H - T - B);
   return (
     <figure class="chart" data-chart={props.metric}>

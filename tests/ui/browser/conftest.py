@@ -91,12 +91,12 @@ def ui(store_url: str) -> Iterator[UI]:
     background thread; returns its base URL. Stopped after the test."""
     pytest.importorskip("fastapi")
     pytest.importorskip("uvicorn")
-    import legato.ui
+    from legato.ui.server import start as start_ui
 
     handles: list[Any] = []
 
     def start(**options: Any) -> str:
-        handle = legato.ui.start(store_url, port=0, **options)
+        handle = start_ui(store_url, port=0, **options)
         handles.append(handle)
         return str(handle.url)
 

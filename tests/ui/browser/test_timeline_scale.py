@@ -85,8 +85,8 @@ def test_timeline_with_20000_bars_zooms_and_draws_only_what_shows(
     box = canvas.bounding_box()
     assert box is not None
     middle = box["width"] * 0.6
-    times = {"zoom in": [], "zoom out": [], "pan": []}
-    drawn = []
+    times: dict[str, list[float]] = {"zoom in": [], "zoom out": [], "pan": []}
+    drawn: list[int] = []
     for _ in range(5):
         times["zoom in"].append(frame(page, f"t.zoom(2, {middle})"))
         drawn.append(int(canvas.get_attribute("data-drawn") or 0))

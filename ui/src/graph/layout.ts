@@ -11,7 +11,7 @@
  */
 import type { GraphNode, PipelineGraph, Source } from "../api";
 
-export const NODE_W = 184;
+export const NODE_W = 204;
 export const NODE_H = 68;
 const PILL_W = 120;
 const PILL_H = 30;

@@ -28,14 +28,15 @@ function Node(props: { box: Box; stats: NodeStats | undefined }) {
   const status: Status = stats?.status ?? "pending";
   const lines: string[] = [];
   if (stats) {
-    lines.push(`${count(stats.count)} call${stats.count === 1 ? "" : "s"} · p50 ${seconds(stats.p50)} · p95 ${seconds(stats.p95)}`);
-    const extra: string[] = [];
-    if (stats.failed) extra.push(`${count(stats.failed)} failed`);
-    if (stats.retries) extra.push(`${count(stats.retries)} retried`);
-    if (stats.cached) extra.push(`${count(stats.cached)} cached`);
-    if (stats.running) extra.push(`${count(stats.running)} running`);
-    if (stats.batch && stats.batch.count > 0) extra.push(`batch ${real(stats.batch.mean)}/${stats.batch.max ?? "–"}`);
-    lines.push(extra.length ? extra.join(" · ") : "no failures");
+    const counts = [`${count(stats.count)} call${stats.count === 1 ? "" : "s"}`];
+    if (stats.failed) counts.push(`${count(stats.failed)} failed`);
+    if (stats.retries) counts.push(`${count(stats.retries)} retried`);
+    if (stats.cached) counts.push(`${count(stats.cached)} cached`);
+    if (stats.running) counts.push(`${count(stats.running)} running`);
+    lines.push(counts.join(" · "));
+    const times = stats.p50 === null && stats.p95 === null ? [] : [`p50 ${seconds(stats.p50)}`, `p95 ${seconds(stats.p95)}`];
+    if (stats.batch && stats.batch.count > 0) times.push(`batch ${real(stats.batch.mean)}/${stats.batch.max ?? "–"}`);
+    lines.push(times.length ? times.join(" · ") : "no timings");
   } else {
     lines.push("not started");
   }
@@ -53,9 +54,9 @@ function Node(props: { box: Box; stats: NodeStats | undefined }) {
       <title>{title}</title>
       <rect width={box.w} height={box.h} rx={6} />
       <rect class="bar" width={6} height={box.h} rx={3} />
-      <text x={14} y={20} class="name">{clip(box.label, 24)}</text>
+      <text x={14} y={20} class="name">{clip(box.label, 26)}</text>
       {lines.map((line, i) => (
-        <text key={i} x={14} y={38 + i * 16} class="meta">{clip(line, 30)}</text>
+        <text key={i} x={14} y={38 + i * 16} class="meta">{clip(line, 34)}</text>
       ))}
     </g>
   );

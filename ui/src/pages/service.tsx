@@ -46,7 +46,7 @@ export function ServicePage(props: { id: string }) {
                 { label: "p50", colour: "#59a14f", values: s.series.map((p) => p.p50) },
                 { label: "p99", colour: "#f28e2b", values: s.series.map((p) => p.p99) },
               ]} />
-            <LineChart title="Queue depth" metric="queue-depth" times={times} format={(v) => real(v, 0)}
+            <LineChart title="Queue depth" metric="queue-depth" times={times} format={(v) => real(v, 0)} integer
               series={[{ label: "queued", colour: "#b07aa1", values: s.series.map((p) => p.queue_depth) }]} />
             <Histogram title="Batch sizes" metric="batch-sizes" counts={s.batch_sizes} unit=" per batch" />
           </div>
