@@ -102,3 +102,30 @@ def test_unknown_run_is_a_404_page(page: Any, ui: Any, store: Any, engine: lg.En
     assert response is not None
     assert response.status == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("Run nosuchrun not found")
+
+
+def test_runs_list_pages_older_and_newer(page: Any, ui: Any, store: Any,
+                                         engine: lg.Engine) -> None:
+    from playwright.sync_api import expect
+
+    for x in range(55):  # more than a page (50)
+        list(bp.warm.map([{"x": x}], store=store, engine=engine, run_id=f"page{x:04d}"))
+    page.goto(f"{ui()}/runs")
+    rows = page.locator("tr[data-run]")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_have_attribute("data-run", "page0054")
+    newer = page.get_by_role("button", name="← Newer")
+    older = page.get_by_role("button", name="Older →")
+    expect(newer).to_be_disabled()
+
+    older.click()
+    expect(page).to_have_url(re.compile(r"/runs\?before="))
+    expect(rows).to_have_count(5)
+    expect(rows.first).to_have_attribute("data-run", "page0004")
+    expect(older).to_be_disabled()
+
+    newer.click()
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_have_attribute("data-run", "page0054")
+    page.go_back()  # the history keeps each page
+    expect(rows).to_have_count(5)
