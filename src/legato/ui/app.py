@@ -311,9 +311,11 @@ def _sse(event: str, data: Any) -> str:
 def _inject(text: str, extra: str, message: str | None) -> str:
     """``index.html`` with ``extra`` in its head (and, for an error page, the message as its
     title and as text for a browser without scripts)."""
-    lower = text.lower()
-    at = lower.find("<head>")
-    text = (text[:at + 6] + "\n" + extra + text[at + 6:]) if at >= 0 else extra + "\n" + text
+    at = text.lower().find("<head")
+    close = text.find(">", at) if at >= 0 else -1
+    # inside <head ...>, first: before anything reads the base
+    text = (text[:close + 1] + "\n" + extra + text[close + 1:]) if close >= 0 else (
+        extra + "\n" + text)
     if message is not None:
         escaped = html.escape(message)
         start, end = text.lower().find("<title>"), text.lower().find("</title>")
