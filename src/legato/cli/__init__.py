@@ -9,8 +9,8 @@ registers the commands by theme, in the order ``legato --help`` lists them:
 replay), :mod:`~legato.cli.drawing` (check, graph),
 :mod:`~legato.cli.serving` (serve), :mod:`~legato.cli.records` (runs, show),
 :mod:`~legato.cli.housekeeping` (runs rm, gc), :mod:`~legato.cli.timeline`,
-:mod:`~legato.cli.cache`; :mod:`~legato.cli.common` holds the options and the error reporting
-they share.
+:mod:`~legato.cli.cache`, :mod:`~legato.cli.ui` (the web UI); :mod:`~legato.cli.common`
+holds the options and the error reporting they share.
 
 This module stays light: ``legato --version`` answers without importing Typer or Rich (the
 app and every name below are imported on first use).

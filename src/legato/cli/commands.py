@@ -18,6 +18,7 @@ from legato.cli import (
     serving,
     streaming,
     timeline,
+    ui,
 )
 from legato.cli.common import Settings
 
@@ -48,6 +49,7 @@ app.command(rich_help_panel=RECORDS)(timeline.timeline)
 app.command(rich_help_panel=RECORDS)(running.resume)
 app.add_typer(cache.app, rich_help_panel=RECORDS)
 app.command(rich_help_panel=RECORDS)(housekeeping.gc)
+app.command(rich_help_panel=RECORDS)(ui.ui)
 
 
 def _version(value: bool) -> None:

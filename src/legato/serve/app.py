@@ -99,6 +99,7 @@ def app(*pipelines: Pipeline, engine: Engine | None = None, keys: Keys | None = 
         log.exception("a request to %s raised", request.url.path, exc_info=exc)
         return failed(exc, debug=settings.debug)
 
+    _mount_ui(api, service, settings, engine)
     api.add_exception_handler(Exception, crashed)
     api.add_exception_handler(RequestValidationError, validation)
     api.add_exception_handler(HTTPException, http_error)
@@ -107,6 +108,19 @@ def app(*pipelines: Pipeline, engine: Engine | None = None, keys: Keys | None = 
                   open_paths=PROBES | DOCS if settings.open_docs else PROBES)
     api.front = Counted(front, metrics=metrics, pipelines=frozenset(service.served))
     return api
+
+
+def _mount_ui(api: FastAPI, service: Service, settings: ServeOptions,
+              engine: Engine | None) -> None:
+    """The web UI at ``/ui`` (:func:`legato.ui.app`), behind :class:`Front`'s keys like every
+    path but the probes: the store the service records into (or the default one), the
+    service's engine live, its response counts on the service page."""
+    from legato import engines
+    from legato.ui.app import app as ui_app
+
+    store = None if settings.store in (None, "default") else settings.store
+    api.mount("/ui", ui_app(store, engine=engines.choose(engine, None), service=service,
+                            base="/ui", metrics=getattr(api.state, "metrics", None)))
 
 
 def _start(service: Service) -> None:
