@@ -35,12 +35,14 @@ from workloads import (  # noqa: E402
     generative,
     latency,
     memory,
+    observing,
     on_ray,
     overhead,
     packing,
     process,
     serving,
     streaming,
+    ui,
 )
 
 FAMILIES: dict[str, Callable[..., Family]] = {
@@ -57,6 +59,8 @@ FAMILIES: dict[str, Callable[..., Family]] = {
     "b7": on_ray.family,  # B7: legato's Ray backend against hand-written Ray
     "serving": serving.family,  # B9: HTTP serving against LitServe and Ray Serve
     "generative": generative.family,  # B11: the generative example against the same by hand
+    "ui": ui.family,  # B12: the web UI's API over a big store
+    "observing": observing.family,  # B13: what metrics, the UI and tracing cost a run
 }
 SKIPPED_BY_NO_PEERS = (*report.PEERS, "litserve")
 OWN_RAY = frozenset({"serving"})  # families whose Ray peer starts its own cluster (Ray Serve's)

@@ -18,6 +18,7 @@ from serve_pipelines import failing, gated, greet
 
 import legato as lg
 from conftest import Serving, until
+from legato.engine.events import RunStarted
 from legato.serve import app, running
 from legato.store import Store
 
@@ -64,6 +65,17 @@ def test_each_request_is_an_item_of_one_recorded_run(serving: Serving, tmp_path:
         failed = store.items(run_ids["failing"])
         assert [item.status for item in failed] == ["failed"]
         assert "cannot take 1" in (failed[0].error or "")
+
+
+def test_a_service_run_begins_when_the_service_does(serving: Serving, engine: lg.Engine) -> None:
+    started: list[RunStarted] = []
+    engine.bus.subscribe(started.append, kinds=[RunStarted])
+    server = serving(greet)
+    served = server.service.served["greet"]
+    assert served.run is not None
+    assert until(lambda: [(e.run, e.mode) for e in started] == [(served.run.id, "serve")])
+    listed = server.client.get("/ui/api/runs").json()["runs"]  # no request served yet
+    assert [(run["id"], run["live"]) for run in listed] == [(served.run.id, True)]
 
 
 def _start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:

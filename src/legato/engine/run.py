@@ -166,6 +166,11 @@ class Run:
         assert item.handle is not None
         return item.handle
 
+    def begin(self) -> None:
+        """Open the run on the engine now (observers see its RunStarted), not with its first
+        item: a service's run begins when the service does."""
+        self._send(_nothing)
+
     def _send(self, message: Any) -> None:
         """Post ``message`` to the loop, after the run's opening if this is its first (under
         the lock: messages from several threads reach the loop in the order they were sent)."""
@@ -423,6 +428,10 @@ class Run:
             self._s.abort_run, self,
             RunCancelled(f"run {self.id} of '{self.graph.name}' was stopped"), status=status))
         self.wait(30.0)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _opening(scheduler: Scheduler, run: Run, then: Any) -> None:

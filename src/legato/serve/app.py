@@ -75,6 +75,10 @@ def app(*pipelines: Pipeline, engine: Engine | None = None, keys: Keys | None = 
             await asyncio.to_thread(service.stop)
             await starting
             detach()
+            ui = getattr(api.state, "ui", None)
+            if ui is not None:  # a mounted app's own lifespan does not run: end it here
+                ui.state.hub.close()
+                ui.state.store.close()
 
     names = ", ".join(p.name for p in pipelines)
     api = ServedAPI(title=f"legato: {names}", version=__version__, lifespan=lifespan,
@@ -119,8 +123,9 @@ def _mount_ui(api: FastAPI, service: Service, settings: ServeOptions,
     from legato.ui.app import app as ui_app
 
     store = None if settings.store in (None, "default") else settings.store
-    api.mount("/ui", ui_app(store, engine=engines.choose(engine, None), service=service,
-                            base="/ui", metrics=getattr(api.state, "metrics", None)))
+    api.state.ui = ui_app(store, engine=engines.choose(engine, None), service=service,
+                          base="/ui", metrics=getattr(api.state, "metrics", None))
+    api.mount("/ui", api.state.ui)
 
 
 def _start(service: Service) -> None:

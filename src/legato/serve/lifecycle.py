@@ -86,6 +86,7 @@ class Service:
                 served.run, served.recording = served.pipeline._open(
                     engine=self.engine, resources=self.options.resources or None,
                     store=store, run_info={"options": {"mode": "serve"}}, mode="serve")
+                served.run.begin()  # observers (the UI, metrics) see the service's run now
             engine = engines.choose(self.engine, None)
             for served in self.served.values():
                 engine.warm(served.pipeline.graph)

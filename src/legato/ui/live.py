@@ -37,6 +37,7 @@ from typing import Any
 
 from legato.engine import Engine
 from legato.engine.events import (
+    EVENT_KINDS,
     CacheHit,
     Event,
     ItemDropped,
@@ -165,7 +166,8 @@ class Hub:
         def on_event(event: Event) -> None:
             self._on(event, engine)
 
-        self._detach.append(engine.bus.subscribe(on_event))
+        kinds = [kind for kind in EVENT_KINDS if kind is RunStarted or kind.__name__ in _HANDLERS]
+        self._detach.append(engine.bus.subscribe(on_event, kinds=kinds))
 
     def close(self) -> None:
         """Stop listening; every client's stream ends."""

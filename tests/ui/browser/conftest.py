@@ -27,9 +27,11 @@ VIEWPORT = {"width": 1360, "height": 900}
 WAIT_MS = 15_000  # the longest any browser-side wait may take (never reached when it works)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, for the whole session (skipped without it)."""
+    """Debian's Chromium, headless, for one test module (skipped without it). Not for the
+    session: Playwright's sync API keeps an asyncio loop running on the main thread while it
+    is open, and later tests that call ``asyncio.run`` would fail."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's Chromium with "
                     "`bash scripts/ui-tools.sh` (CI does)")

@@ -12,7 +12,7 @@ import { usePoll } from "../hooks";
 export function ServicePage(props: { id: string }) {
   const path = `/api/runs/${encodeURIComponent(props.id)}`;
   const run = usePoll<RunDetail>(path, 5000, (d) => d.run.status === "running");
-  const service = usePoll<ServiceStats>(`${path}/service`, 1000, (s) => s.live || run.data?.run.status === "running");
+  const service = usePoll<ServiceStats>(`${path}/service`, 1000, (s) => s.live || !run.data || run.data.run.status === "running");
 
   if (run.error?.status === 404 || service.error?.status === 404) return <NotFound id={props.id} />;
   if (!run.data) return run.error ? <Problem message={run.error.message} /> : <Loading />;
