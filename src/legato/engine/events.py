@@ -226,6 +226,15 @@ EVENT_KINDS: tuple[type, ...] = (
     AdmissionWaited)
 
 
+def component_of(node: str) -> str:
+    """A node path's component part, without map or loop indices: ``refine[2]/score`` ->
+    ``score``; ``embed[3]`` -> ``embed``. For events that carry no ``component`` (published by
+    code other than the engine)."""
+    name = node[node.rfind("/") + 1:]
+    bracket = name.find("[")
+    return name if bracket < 0 else name[:bracket]
+
+
 class EventBus:
     """Subscribers in the order they subscribed; ``publish`` calls each that takes the event's
     kind. A subscriber may name the kinds it takes (``subscribe(fn, kinds=...)``): the engine

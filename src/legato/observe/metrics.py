@@ -38,10 +38,10 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
 
-from legato.engine.events import EventBus
+from legato.engine.events import EventBus, component_of
 from legato.engine.resources import Usage
 from legato.engine.snapshot import EngineSnapshot
-from legato.observe.tally import SECONDS, Buckets, Tally, component_of
+from legato.observe.tally import SECONDS, Buckets, Tally
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the Prometheus text format
 

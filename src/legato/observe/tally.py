@@ -29,6 +29,7 @@ from legato.engine.events import (
     NodeFinished,
     RunFinished,
     RunStarted,
+    component_of,
 )
 from legato.engine.handles import Dropped
 from legato.errors import DeadlineExceeded
@@ -36,14 +37,6 @@ from legato.errors import DeadlineExceeded
 SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
            60.0, 120.0, 300.0)
 SIZES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
-
-def component_of(node: str) -> str:
-    """A node path's component part, without map or loop indices: ``refine[2]/score`` ->
-    ``score``; ``embed[3]`` -> ``embed``. For events that carry no ``component``."""
-    name = node[node.rfind("/") + 1:]
-    bracket = name.find("[")
-    return name if bracket < 0 else name[:bracket]
-
 
 class Buckets:
     """A histogram's plain numbers: ``counts[i]`` observations fell in ``(bounds[i-1],
@@ -186,4 +179,4 @@ class Tally:
         self.pipelines.pop(event.run, None)
 
 
-__all__ = ["SECONDS", "SIZES", "Buckets", "Row", "Tally", "component_of"]
+__all__ = ["SECONDS", "SIZES", "Buckets", "Row", "Tally"]
