@@ -31,6 +31,7 @@ from legato.pipeline import Pipeline
 from legato.serve.app import app
 from legato.serve.auth import Keys
 from legato.serve.config import LOOPBACK, ServeOptions
+from legato.ui.server import address, in_thread
 
 
 def say(message: str) -> None:
@@ -100,7 +101,7 @@ def serve(*pipelines: Pipeline, engine: Engine | None = None, **options: Any) ->
             if not announced and server.started:
                 announced = True
                 say(f"serving {', '.join(p.name for p in pipelines)} at "
-                    f"http://{_address(server, host)} (POST /v1/pipelines/NAME; docs at /docs)")
+                    f"http://{address(server, host)} (POST /v1/pipelines/NAME; docs at /docs)")
         if stop.is_set():
             say(f"stopping: draining {service.in_flight} in-flight requests "
                 f"(up to {settings.drain_timeout}s)")
@@ -119,14 +120,6 @@ def serve(*pipelines: Pipeline, engine: Engine | None = None, **options: Any) ->
             signal.signal(sig, handler)
 
 
-def _address(server: uvicorn.Server, host: str) -> str:
-    for listener in getattr(server, "servers", ()):
-        for sock in listener.sockets:
-            name = sock.getsockname()
-            return f"{host}:{name[1]}" if ":" not in host else f"[{host}]:{name[1]}"
-    return host
-
-
 @contextmanager
 def running(api: Any, *, host: str = "127.0.0.1", port: int = 0,
             timeout: float = 30.0) -> Iterator[str]:
@@ -135,19 +128,11 @@ def running(api: Any, *, host: str = "127.0.0.1", port: int = 0,
     on exit. ``port=0``: a free port."""
     server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, lifespan="on",
                                            access_log=False, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="legato-serve", daemon=True)
-    thread.start()
-    ready = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if server.started or not thread.is_alive():
-            break
-        ready.wait(0.01)
-    if not server.started:
-        server.should_exit = True
-        thread.join(timeout)
+    thread = in_thread(server, "legato-serve", timeout)
+    if thread is None:
         raise RunError(f"the server did not start on {host}:{port} within {timeout}s")
     try:
-        yield f"http://{_address(server, host)}"
+        yield f"http://{address(server, host)}"
     finally:
         server.should_exit = True
         thread.join(timeout)

@@ -134,7 +134,8 @@ class Store:
         query = sa.select(schema.runs).order_by(schema.runs.c.started.desc()).limit(limit)
         with reading(self.engine) as connection:
             rows = connection.execute(query).mappings().all()
-            counts = _recorded(connection, [row["id"] for row in rows if row["status"] != "ok"])
+            counts = recorded_counts(connection,
+                                     [row["id"] for row in rows if row["status"] != "ok"])
         return [_run(row, counts.get(row["id"], 0) if row["status"] != "ok" else None)
                 for row in rows]
 
@@ -153,7 +154,7 @@ class Store:
                     raise StoreError(f"no run '{run_id}' in {self}; `legato runs` lists them")
                 raise StoreError(f"'{run_id}' starts more than one run id; give more of it")
             row = exact[0]
-            counts = _recorded(connection, [row["id"]] if row["status"] != "ok" else [])
+            counts = recorded_counts(connection, [row["id"]] if row["status"] != "ok" else [])
         return _run(row, counts.get(row["id"], 0) if row["status"] != "ok" else None)
 
     def nodes(self, run_id: str) -> list[NodeRecord]:
@@ -334,7 +335,7 @@ class Store:
 
         return clear_cache(self, component).entries
 
-def _recorded(connection: sa.Connection, run_ids: list[str]) -> dict[str, int]:
+def recorded_counts(connection: sa.Connection, run_ids: list[str]) -> dict[str, int]:
     """How many items of each run have a recorded outcome (ok or failed)."""
     if not run_ids:
         return {}

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from legato.errors import ConfigError, StoreError
 from legato.store import schema
 from legato.store.lineage import path_of
+from legato.store.store import recorded_counts
 from legato.ui.readonly import ReadOnlyStore
 from legato.ui.stats import NodeTally, pending
 
@@ -64,17 +65,6 @@ def run_json(row: Mapping[Any, Any], recorded: int | None, *, live: bool,
         "recorded": row["done"] + row["failed"] if recorded is None else recorded,
         "total": row["total"], "live": live,
     }
-
-
-def recorded_counts(connection: sa.Connection, run_ids: list[str]) -> dict[str, int]:
-    """Items with a recorded outcome (ok or failed), for each of ``run_ids``."""
-    if not run_ids:
-        return {}
-    items = schema.items
-    query = (sa.select(items.c.run_id, sa.func.count()).where(
-        items.c.run_id.in_(run_ids), items.c.status.in_(("ok", "failed")))
-        .group_by(items.c.run_id))
-    return {run_id: count for run_id, count in connection.execute(query).all()}
 
 
 def page_query(store: ReadOnlyStore, *, pipeline: str | None = None, status: str | None = None,
@@ -238,5 +228,5 @@ def exists(store: ReadOnlyStore, run_id: str) -> bool:
 
 
 __all__ = ["COUNT_CAP", "StoreError", "cursor", "exists", "graph_paths",
-           "node_tallies", "page_query", "recorded_counts", "run_detail", "run_json",
+           "node_tallies", "page_query", "run_detail", "run_json",
            "runs_page", "uncursor", "with_graph_nodes"]

@@ -48,6 +48,24 @@ def _server(api: Any, host: str, port: int) -> Any:
                                          timeout_graceful_shutdown=2))
 
 
+def in_thread(server: Any, name: str, timeout: float) -> threading.Thread | None:
+    """Run a uvicorn ``server`` on a thread of its own; the thread once the server listens,
+    or None (the server stopped again) when it did not start within ``timeout`` seconds.
+    ``legato serve``'s :func:`~legato.serve.running` uses it too."""
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    ready = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if server.started or not thread.is_alive():
+            break
+        ready.wait(0.01)
+    if server.started:
+        return thread
+    server.should_exit = True
+    thread.join(timeout)
+    return None
+
+
 def address(server: Any, host: str) -> str:
     """``host:port`` a started uvicorn server listens on (the port it got, for port 0)."""
     for listener in getattr(server, "servers", ()):
@@ -70,16 +88,8 @@ def start(store: ReadOnlyStore | str | Path | None = None, *, host: str = "127.0
 
     api = app(store, engine=engine, **options)
     server = _server(api, host, port)
-    thread = threading.Thread(target=server.run, name="legato-ui", daemon=True)
-    thread.start()
-    ready = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if server.started or not thread.is_alive():
-            break
-        ready.wait(0.01)
-    if not server.started:
-        server.should_exit = True
-        thread.join(timeout)
+    thread = in_thread(server, "legato-ui", timeout)
+    if thread is None:
         api.state.hub.close()
         raise RunError(f"the UI did not start on {host}:{port} (is the port in use?)")
     return UIHandle(f"http://{address(server, host)}", api, server, thread)
@@ -108,4 +118,4 @@ def serve(store: ReadOnlyStore, *, host: str = "127.0.0.1", port: int = DEFAULT_
         raise RunError(f"the UI did not start on {host}:{port} (is the port in use?)")
 
 
-__all__ = ["DEFAULT_PORT", "UIHandle", "address", "serve", "start"]
+__all__ = ["DEFAULT_PORT", "UIHandle", "address", "in_thread", "serve", "start"]
