@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 import legato as lg
@@ -35,8 +36,12 @@ def test_a_map_run_records_mode_graph_batches_and_failed_inputs(store_url: str) 
         (run,) = store.runs()
         assert run.mode == "map"
         with store.engine.connect() as connection:
-            row = connection.execute(sa.select(schema.runs.c.graph, schema.runs.c.mode)).one()
-            graph = json.loads(row.graph)
+            mode, fingerprint = connection.execute(
+                sa.select(schema.runs.c.mode, schema.runs.c.fingerprint)).one()
+            assert mode == "map"
+            (text,) = connection.execute(sa.select(schema.graphs.c.graph).where(
+                schema.graphs.c.fingerprint == fingerprint)).one()
+            graph = json.loads(text)
             assert [node["id"] for node in graph["nodes"]] == ["double", "picky"]
             batches = connection.execute(
                 sa.select(schema.nodes.c.node, schema.nodes.c.batch)).all()
@@ -61,3 +66,13 @@ def test_a_single_run_is_recorded_as_run(store_url: str) -> None:
         assert checked.run(x=1, store=store) == 1
         (run,) = store.runs()
         assert run.mode == "run"
+
+
+def test_a_graph_is_described_once_however_many_runs(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        for x in (1, 2, 3):
+            assert checked.run(x=x, store=store) == x
+        with store.engine.connect() as connection:
+            kept = connection.execute(sa.select(schema.graphs.c.fingerprint)).scalars().all()
+        assert kept == [store.runs()[0].fingerprint]
+        assert not store.keep_graph(kept[0], lambda: pytest.fail("described again"))

@@ -181,3 +181,20 @@ def upgrade(connection: Connection, target: str) -> None:
     config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
     config.attributes["connection"] = connection
     command.upgrade(config, target)
+
+
+def upsert(connection: Connection, table: sa.Table, rows: list[dict[str, Any]],
+            keys: list[str], *, update: bool = True) -> None:
+    """Insert rows; a row whose key exists replaces it (``update``) or is skipped."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = insert(table)
+    if update:
+        changed = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+        statement = statement.on_conflict_do_update(index_elements=keys, set_=changed)
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=keys)
+    connection.execute(statement, rows)

@@ -50,7 +50,6 @@ runs = Table(
     Column("shape", String(64)),  # the graph's node ids and wiring, without the code
     Column("lineage", Text),  # JSON {node path: digest of its code and of its upstream's}
     Column("mode", String(16)),  # "run" | "map" | "stream" | "serve" (None: before 0004)
-    Column("graph", Text),  # the pipeline JSON (legato.draw.to_dict), for the web UI
     Index("ix_runs_started", "started"),
     Index("ix_runs_pipeline_started", "pipeline", "started"),
     Index("ix_runs_status_started", "status", "started"),
@@ -86,6 +85,13 @@ nodes = Table(
     Column("outputs", Text),
     Column("batch", Integer),  # the size of the batch the call was part of (None: not batched)
     Index("ix_nodes_run_item", "run_id", "item"),
+)
+
+graphs = Table(  # the pipeline JSON (legato.draw.to_dict) of each graph run, for the web UI:
+    "graphs", metadata,  # once per graph fingerprint (a run's ``fingerprint``), not per run
+    Column("fingerprint", String(64), primary_key=True),
+    Column("graph", Text, nullable=False),
+    Column("created", Float, nullable=False),
 )
 
 cache = Table(

@@ -18,6 +18,7 @@ computed again.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -191,14 +192,15 @@ def record(
                 target=details.get("target"), inputs=dict(details.get("inputs") or {}),
                 options=dict(details.get("options") or {}), host=holder.host,
                 pid=holder.pid, process=holder.process, total=_count(details), mode=mode),
-                shape=shape(graph), lineage=lineage(graph), graph=_pipeline_json(graph))
+                shape=shape(graph), lineage=lineage(graph))
         memo = None
         if resumed is not None or caching:
             memo = StoreMemo(opened, cache_all=cache == "all", caching=cache is not False,
                              resumed=resumed, digest=digest)
         recorder = Recorder(opened, run_id,
                             cache_names=memo.cache_names if memo is not None else None,
-                            sample=sample)
+                            sample=sample,
+                            graph=(fingerprint, functools.partial(_pipeline_json, graph)))
         if resumed is not None and resumed.finished:
             recorder.restore(resumed.run)  # a finished run's record stays as it is
         recorder.attach(bus)

@@ -51,7 +51,7 @@ from legato.engine.events import (
 )
 from legato.errors import StoreError
 from legato.store import schema
-from legato.store.database import writing
+from legato.store.database import upsert, writing
 from legato.store.records import RunRecord
 from legato.store.store import Store
 from legato.values import Unstorable
@@ -87,8 +87,10 @@ class Recorder:
     """Records the run ``run_id`` into ``store`` (see the module docstring)."""
 
     def __init__(self, store: Store, run_id: str, *, cache_names: dict[str, str] | None = None,
-                 interval: float = 0.1, batch: int = 5_000, sample: int | None = None) -> None:
+                 interval: float = 0.1, batch: int = 5_000, sample: int | None = None,
+                 graph: tuple[str, Callable[[], str | None]] | None = None) -> None:
         self.store = store
+        self.graph = graph  # (fingerprint, describe): the pipeline JSON, kept once per graph
         self.run_id = run_id
         self.sample = sample  # record the rows of the first ``sample`` items, and failures
         self.interval = interval
@@ -172,6 +174,15 @@ class Recorder:
     # -- the writer's thread -------------------------------------------------------------------
 
     def _work(self) -> None:
+        if self.graph is not None:  # here, not on the run's thread: describing takes a while
+            try:
+                self.store.keep_graph(*self.graph)
+            except Exception:  # a description is a nicety: the run's record goes on without
+                import logging
+
+                logging.getLogger("legato.store").warning(
+                    "run %s: its pipeline's description was not stored", self.run_id,
+                    exc_info=True)
         while True:
             self._wake.wait(self.interval)
             self._wake.clear()
@@ -330,9 +341,9 @@ class _Rows:
         if self.nodes:
             _insert_many(connection, schema.nodes, NODE_COLUMNS, self.nodes)
         if self.items:
-            _upsert(connection, schema.items, list(self.items.values()), ["run_id", "idx"])
+            upsert(connection, schema.items, list(self.items.values()), ["run_id", "idx"])
         if self.cache:
-            _upsert(connection, schema.cache, self.cache, ["key"], update=False)
+            upsert(connection, schema.cache, self.cache, ["key"], update=False)
         if self.hits:
             table = schema.cache
             connection.execute(
@@ -365,20 +376,3 @@ def _insert_many(connection: Connection, table: sa.Table, columns: tuple[str, ..
     statement, positional = found
     params: Any = rows if positional else [dict(zip(columns, row, strict=True)) for row in rows]
     connection.exec_driver_sql(statement, params)
-
-
-def _upsert(connection: Connection, table: sa.Table, rows: list[dict[str, Any]],
-            keys: list[str], *, update: bool = True) -> None:
-    """Insert rows; a row whose key exists replaces it (``update``) or is skipped."""
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = insert(table)
-    if update:
-        changed = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-        statement = statement.on_conflict_do_update(index_elements=keys, set_=changed)
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=keys)
-    connection.execute(statement, rows)

@@ -140,10 +140,19 @@ def run_row(store: ReadOnlyStore, connection: sa.Connection, run_id: str
             ) -> sa.RowMapping | None:
     """The ``runs`` row of ``run_id`` (an exact id), or None."""
     runs = schema.runs
-    columns = [c for c in runs.c if c.name not in ("mode", "graph")]
-    query = sa.select(*columns, store.column(runs, "mode"), store.column(runs, "graph")).where(
-        runs.c.id == run_id)
+    columns = [c for c in runs.c if c.name != "mode"]
+    query = sa.select(*columns, store.column(runs, "mode")).where(runs.c.id == run_id)
     return connection.execute(query).mappings().first()
+
+
+def graph_text(store: ReadOnlyStore, connection: sa.Connection, fingerprint: str) -> str | None:
+    """The pipeline JSON kept for the graph ``fingerprint`` names (None: none kept, or a store
+    from before revision 0004)."""
+    if not store.has_table("graphs"):
+        return None
+    graphs = schema.graphs
+    return connection.execute(sa.select(graphs.c.graph).where(
+        graphs.c.fingerprint == fingerprint)).scalar()
 
 
 def run_detail(store: ReadOnlyStore, run_id: str, *, live: bool = False,
@@ -156,11 +165,12 @@ def run_detail(store: ReadOnlyStore, run_id: str, *, live: bool = False,
             return None
         counts = recorded_counts(connection, [run_id] if row["status"] != "ok" else [])
         tallies = node_tallies(store, connection, run_id)
+        described = graph_text(store, connection, row["fingerprint"])
     run = run_json(row, counts.get(run_id, 0) if row["status"] != "ok" else None, live=live,
                    now=now())
     run.update(error=row["error"], target=row["target"], inputs=_loads(row["inputs"], {}),
                options=_loads(row["options"], {}), host=row["host"], pid=row["pid"])
-    graph = _loads(row["graph"], None)
+    graph = _loads(described, None)
     nodes = {path: tally.to_json() for path, tally in sorted(tallies.items())}
     return {"run": run, "graph": graph, "nodes": with_graph_nodes(nodes, graph), "live": live}
 

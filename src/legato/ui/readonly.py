@@ -9,9 +9,10 @@ database is a legato store (a ``legato_meta`` table and a schema revision this l
 and raises :class:`StoreError` with one line saying what is wrong otherwise.
 
 A store written by an older legato (an older revision) is read as it is: the columns it lacks
-(``runs.mode``, ``runs.graph``, ``nodes.batch``, ``items.inputs_ref``, added by revision 0004)
-read as NULL, see :meth:`ReadOnlyStore.column`. Values (a failed item's inputs) are decoded
-with the store's own key, read from ``legato_meta``, from the blob location the store uses.
+(``runs.mode``, ``nodes.batch``, ``items.inputs_ref``, added by revision 0004) read as NULL,
+see :meth:`ReadOnlyStore.column`, and so does the ``graphs`` table's pipeline JSON. Values (a
+failed item's inputs) are decoded with the store's own key, read from ``legato_meta``, from the
+blob location the store uses.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from legato.values import Codec
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 # columns of revision 0004 a store at an older revision lacks: read as NULL there
-OPTIONAL = {"runs": ("mode", "graph"), "nodes": ("batch",), "items": ("inputs_ref",)}
+OPTIONAL = {"runs": ("mode",), "nodes": ("batch",), "items": ("inputs_ref",)}
+OPTIONAL_TABLES = ("graphs",)  # tables of revision 0004
 
 
 class ReadOnlyStore:
@@ -76,6 +78,7 @@ class ReadOnlyStore:
                     "a newer legato; upgrade legato (pip install -U legato)")
             columns = {table: frozenset(c["name"] for c in inspector.get_columns(table))
                        for table in OPTIONAL}
+            self.tables = frozenset(t for t in OPTIONAL_TABLES if inspector.has_table(t))
             key = connection.execute(sa.select(schema.meta.c.value).where(
                 schema.meta.c.key == "signing_key")).scalar()
         return str(found), columns, None if key is None else bytes.fromhex(key)
@@ -92,6 +95,10 @@ class ReadOnlyStore:
         if name in self.columns.get(table.name, frozenset({name})):
             return table.c[name] if name in table.c else sa.column(name)
         return sa.null().label(name)
+
+    def has_table(self, table: str) -> bool:
+        """Whether this store has the (optional) ``table``."""
+        return table in self.tables
 
     def has(self, table: str, name: str) -> bool:
         """Whether this store's ``table`` has the (optional) column ``name``."""

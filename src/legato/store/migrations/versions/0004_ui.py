@@ -1,5 +1,6 @@
-"""What the web UI shows: each run's mode and pipeline JSON, each node call's batch size, a
-failed item's inputs; and indexes for the runs list filtered by pipeline or status.
+"""What the web UI shows: each run's mode, each graph's pipeline JSON (once per graph
+fingerprint), each node call's batch size, a failed item's inputs; and indexes for the runs
+list filtered by pipeline or status.
 
 Revision ID: 0004
 Revises: 0003
@@ -17,7 +18,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("runs") as runs:
         runs.add_column(sa.Column("mode", sa.String(16)))
-        runs.add_column(sa.Column("graph", sa.Text))
+    op.create_table(
+        "graphs",
+        sa.Column("fingerprint", sa.String(64), primary_key=True),
+        sa.Column("graph", sa.Text, nullable=False),
+        sa.Column("created", sa.Float, nullable=False),
+    )
     with op.batch_alter_table("nodes") as nodes:
         nodes.add_column(sa.Column("batch", sa.Integer))
     with op.batch_alter_table("items") as items:
@@ -33,6 +39,6 @@ def downgrade() -> None:
         items.drop_column("inputs_ref")
     with op.batch_alter_table("nodes") as nodes:
         nodes.drop_column("batch")
+    op.drop_table("graphs")
     with op.batch_alter_table("runs") as runs:
-        runs.drop_column("graph")
         runs.drop_column("mode")
