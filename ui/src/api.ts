@@ -87,6 +87,7 @@ export interface Failure {
   error: string;
   traceback: string | null;
   inputs: unknown;
+  retried: boolean;
 }
 
 export interface FailureGroup {

@@ -96,3 +96,13 @@ def shout(texts: list[str]) -> list[str]:
 @lg.pipeline
 def echo(text: str) -> str:
     return shout(text)
+
+
+@lg.component(executor="inline", cpus=0)
+def stamp(t: float) -> float:
+    return t
+
+
+@lg.pipeline
+def ticking(t: float) -> float:
+    return stamp(t)

@@ -108,3 +108,22 @@ def wait_until(predicate: Any, timeout: float = 15.0) -> bool:
             return True
         pause.wait(0.02)
     return bool(predicate())
+
+
+def test_stream_page_shows_rate_and_stages_while_it_runs(page: Any, ui: Any, store: Any,
+                                                          engine: lg.Engine) -> None:
+    from playwright.sync_api import expect
+
+    base = ui(engine=engine)
+    stream = bp.ticking.stream(lg.Tick(50, count=1_000), engine=engine, store=store)
+    consumer = Background(lambda: sum(1 for _ in stream))
+    try:
+        page.goto(f"{base}/runs/{stream.run.id}/stream")
+        page.wait_for_function(
+            "() => Number(document.querySelector('[data-metric=\"rate\"]')?.dataset.value) > 0")
+        expect(page.locator('[data-testid="stages"] tr[data-stage="stamp"]')).to_be_visible()
+        expect(page.locator('[data-metric="drops"]')).to_have_attribute("data-value", "0")
+    finally:
+        stream.close()
+    consumer.result()
+

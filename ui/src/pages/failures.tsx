@@ -35,7 +35,7 @@ export function Failures(props: { id: string; version: string }) {
 
   return (
     <div class="card failures" data-testid="failures">
-      <h2>Failures {groups ? <span class="muted">({count(groups.reduce((n, g) => n + g.count, 0))})</span> : null}</h2>
+      <h2>Failed attempts {groups ? <span class="muted">({count(groups.reduce((n, g) => n + g.count, 0))}, retried ones included)</span> : null}</h2>
       {error ? <Problem message={`Could not load the failures: ${error}`} /> : null}
       {groups && groups.length === 0 ? <p class="muted">No failures.</p> : null}
       {groups?.map((group, g) => (
@@ -49,7 +49,7 @@ export function Failures(props: { id: string; version: string }) {
           </summary>
           {group.failures.map((f, i) => (
             <details key={i} class="failure">
-              <summary>item {f.item} · attempt {f.attempt} · <span class="message">{f.error}</span></summary>
+              <summary>item {f.item} · attempt {f.attempt}{f.retried ? " · retried" : ""} · <span class="message">{f.error}</span></summary>
               <div class="failure-body">
                 <h3>Traceback</h3>
                 <pre>{f.traceback ?? "(no traceback recorded)"}</pre>
