@@ -63,3 +63,17 @@ def test_the_service_page_is_live(served: tuple[httpx.Client, Any]) -> None:
     detail = client.get(f"/ui/api/runs/{run_id}", headers=KEY).json()
     assert detail["live"] is True
     assert detail["nodes"]["double"]["ok"] == 5
+
+
+def test_no_ui_mounts_no_ui_and_leaves_the_engine_unwatched(engine: lg.Engine,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from legato.engine.events import NodeStarted
+
+    monkeypatch.delenv("LEGATO_API_KEYS", raising=False)
+    api = app(ui_pipelines.doubled, engine=engine, ui=False, drain_timeout=10)
+    with running(api) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert api.state.service.wait_ready(30), api.state.service.error
+        assert client.post("/v1/pipelines/doubled", json={"x": 2}).json() == {"out": 4}
+        assert client.get("/ui/").status_code == 404
+        assert not engine.bus.wants(NodeStarted)  # no live hub: nobody takes per-node starts

@@ -55,6 +55,9 @@ def serve(
     store: Annotated[str | None, typer.Option(
         "--store", metavar="URL|default", help="Record the service as one run, each request "
         "an item (a store URL or path, or 'default').", show_default=False)] = None,
+    ui: Annotated[bool | None, typer.Option(
+        "--ui/--no-ui", help="Mount the web UI at /ui [default: on].",
+        show_default=False)] = None,
     resources: Resources = None,
     otel: Otel = False,
 ) -> None:
@@ -80,7 +83,7 @@ def serve(
         given = {"host": host, "port": port, "max_queue": max_queue, "max_timeout": max_timeout,
                  "priority_header": priority_header, "api_key_file": api_key_file,
                  "open_docs": open_docs, "insecure": insecure, "drain_timeout": drain_timeout,
-                 "store": store}
+                 "store": store, "ui": ui}
         options.update({key: value for key, value in given.items() if value is not None})
         if resources:
             options["resources"] = parse_resources(resources)

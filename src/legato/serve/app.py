@@ -103,7 +103,8 @@ def app(*pipelines: Pipeline, engine: Engine | None = None, keys: Keys | None = 
         log.exception("a request to %s raised", request.url.path, exc_info=exc)
         return failed(exc, debug=settings.debug)
 
-    _mount_ui(api, service, settings, engine)
+    if settings.ui:
+        _mount_ui(api, service, settings, engine)
     api.add_exception_handler(Exception, crashed)
     api.add_exception_handler(RequestValidationError, validation)
     api.add_exception_handler(HTTPException, http_error)

@@ -57,6 +57,9 @@ class ServeOptions(BaseModel):
     resources: dict[str, float] = Field(default_factory=dict)
     debug: bool = False
     """Problem responses of a failed component carry its traceback."""
+    ui: bool = True
+    """Mount the web UI at /ui (behind the same keys); its live view of the service costs
+    the engine an event per node and item (benchmark B13-ui)."""
 
 
 class ServeConfig(ServeOptions):
