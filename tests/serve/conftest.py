@@ -4,9 +4,8 @@ real HTTP client; ``serving(*pipelines, **options)`` starts one for the test and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,20 +15,10 @@ pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
 import serve_pipelines  # noqa: E402
+from serve_support import Served, Serving  # noqa: E402
 
 import legato as lg  # noqa: E402
-from legato.serve import Service, app, running  # noqa: E402
-
-
-@dataclass
-class Served:
-    url: str
-    service: Service
-    client: Any  # httpx.Client
-    api: Any
-
-
-Serving = Callable[..., Served]
+from legato.serve import app, running  # noqa: E402
 
 
 @pytest.fixture
@@ -56,15 +45,3 @@ def gate() -> Iterator[None]:
     serve_pipelines.reset_gate()
     yield
     serve_pipelines.GATE.set()
-
-
-def until(predicate: Callable[[], bool], *, timeout: float = 10.0) -> bool:
-    """Wait (bounded) until ``predicate()`` holds: for state another thread changes."""
-    import threading
-
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.005)):
-        if predicate():
-            return True
-        pause.wait(0.005)
-    return predicate()

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import serve_pipelines as sp
+from serve_support import Serving, until
 
-from conftest import Serving, until
 from legato.serve.admission import Gate, ServiceRate, retry_after
 
 

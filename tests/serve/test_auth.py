@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from serve_pipelines import greet
+from serve_support import Serving
 
-from conftest import Serving
 from legato.errors import ConfigError
 from legato.serve.auth import Keys
 from legato.serve.config import ServeOptions

@@ -6,8 +6,7 @@ from __future__ import annotations
 import base64
 
 from serve_pipelines import failing, greet, scaled, upload
-
-from conftest import Serving
+from serve_support import Serving
 
 
 def test_round_trip_answers_the_named_outputs(serving: Serving) -> None:

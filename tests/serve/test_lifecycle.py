@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from serve_pipelines import failing, gated, greet
+from serve_support import Serving, until
 
 import legato as lg
-from conftest import Serving, until
 from legato.engine.events import RunStarted
 from legato.serve import app, running
 from legato.store import Store

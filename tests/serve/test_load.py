@@ -10,8 +10,7 @@ import os
 import httpx
 import pytest
 from serve_pipelines import echoed
-
-from conftest import Serving
+from serve_support import Serving
 
 CLIENTS = 64
 

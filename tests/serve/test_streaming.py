@@ -8,8 +8,7 @@ from typing import Any
 
 import serve_pipelines
 from serve_pipelines import failing, talk
-
-from conftest import Serving
+from serve_support import Serving
 
 
 def _events(lines: Any) -> Any:

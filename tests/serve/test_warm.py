@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import serve_pipelines
 from serve_pipelines import slow_start
+from serve_support import until
 
 import legato as lg
-from conftest import until
 from legato.serve import app, running
 
 
