@@ -7,9 +7,11 @@ background thread, and advance the clock only once the engine is observed to be 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import legato as lg
@@ -126,3 +128,26 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+POSTGRES = os.environ.get("LEGATO_TEST_POSTGRES")  # a server's URL (scripts/postgres.sh)
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a fresh schema on the test PostgreSQL server, dropped afterwards; the test is
+    skipped, saying how to run it, when ``LEGATO_TEST_POSTGRES`` is not set (CI sets it)."""
+    import pytest
+
+    if not POSTGRES:
+        pytest.skip("set LEGATO_TEST_POSTGRES=postgresql://... (scripts/postgres.sh starts one)")
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {name}")
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{name}"
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {name} CASCADE")

@@ -5,16 +5,13 @@ PostgreSQL half is skipped, saying how to run it; CI sets it, so there it always
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness import postgres_schema
 from legato.store import Store
-
-POSTGRES = os.environ.get("LEGATO_TEST_POSTGRES")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -23,18 +20,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'legato.db'}"
         return
-    if not POSTGRES:
-        pytest.skip("set LEGATO_TEST_POSTGRES=postgresql://... (scripts/postgres.sh starts one)")
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness import postgres_schema
 from legato.errors import StoreError
 from legato.store import Store, schema
 from legato.ui import queries
 from legato.ui.readonly import ReadOnlyStore
 from legato.ui.timeline import timeline
-
-POSTGRES = os.environ.get("LEGATO_TEST_POSTGRES")
 
 
 def test_a_missing_file_is_refused_and_not_created(tmp_path: Path) -> None:
@@ -82,18 +79,8 @@ def test_an_older_revision_reads_missing_columns_as_null(tmp_path: Path) -> None
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    if not POSTGRES:
-        pytest.skip("set LEGATO_TEST_POSTGRES=postgresql://... (scripts/postgres.sh starts one)")
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {name}")
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{name}"
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {name} CASCADE")
+    with postgres_schema() as url:
+        yield url
 
 
 def test_postgresql_sessions_are_read_only(postgres_url: str, tmp_path: Path) -> None:
