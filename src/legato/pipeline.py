@@ -260,29 +260,9 @@ class Pipeline:
         """An open run of this pipeline: ``run.submit(inputs, deadline=, priority=)`` from any
         thread returns an :class:`~legato.engine.ItemHandle`; ``run.close()`` when no more will
         come. Items of every open run share the engine's warm instances and batches."""
-        run, _ = self._open(deadline=deadline, priority=priority, engine=engine,
-                            backend=backend, resources=resources)
+        _, run, _ = self._start(None, engine=engine, backend=backend, resources=resources,
+                                cache=False, deadline=deadline, priority=priority)
         return run
-
-    def _open(
-        self,
-        *,
-        deadline: float | None = None,
-        priority: int = 0,
-        engine: Engine | None = None,
-        backend: str | Backend | None = None,
-        resources: Mapping[str, float] | None = None,
-        store: StoreArg = None,
-        run_info: Mapping[str, Any] | None = None,
-        mode: str = "run",
-    ) -> tuple[Run, Recording | None]:
-        """``open``, recorded in ``store`` when one is given (the server's run): the caller
-        closes the recording once the run has finished."""
-        _, run, recording = self._start(None, engine=engine, backend=backend,
-                                        resources=resources, store=store, cache=False,
-                                        run_info=run_info, deadline=deadline, priority=priority,
-                                        mode=mode)
-        return run, recording
 
     def serve(self, *, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
         """Serve this pipeline over HTTP until SIGTERM or Ctrl-C (``legato serve``): see

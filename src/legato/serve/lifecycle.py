@@ -83,9 +83,10 @@ class Service:
             store = True
         try:
             for served in self.served.values():
-                served.run, served.recording = served.pipeline._open(
-                    engine=self.engine, resources=self.options.resources or None,
-                    store=store, run_info={"options": {"mode": "serve"}}, mode="serve")
+                _, served.run, served.recording = served.pipeline._start(
+                    None, engine=self.engine, backend=None,
+                    resources=self.options.resources or None, store=store, cache=False,
+                    run_info={"options": {"mode": "serve"}}, mode="serve")
                 served.run.begin()  # observers (the UI, metrics) see the service's run now
             engine = engines.choose(self.engine, None)
             for served in self.served.values():
