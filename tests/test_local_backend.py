@@ -392,3 +392,13 @@ def test_capacity_is_the_machine_unless_overridden() -> None:
     backend = LocalBackend(cpus=3, memory=2**30, resources={"asr": 2})
     assert backend.capacity() == {"cpus": 3.0, "memory": float(2**30), "gpus": 0.0, "asr": 2.0}
     backend.close()
+
+
+def test_usage_recording_closed_in_another_context_is_quiet() -> None:
+    import contextvars
+
+    from legato.usage import recording
+
+    block = recording()  # entered in one context, left from another (a coroutine closed by GC)
+    contextvars.Context().run(block.__enter__)
+    contextvars.Context().run(block.__exit__, None, None, None)

@@ -8,7 +8,7 @@ reporting does nothing.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 
 _CURRENT: ContextVar[dict[str, float] | None] = ContextVar("legato_usage", default=None)
@@ -31,4 +31,7 @@ def recording() -> Iterator[dict[str, float]]:
     try:
         yield record
     finally:
-        _CURRENT.reset(token)
+        # closed elsewhere (an abandoned coroutine, closed by the garbage collector in another
+        # context): that context, and its value, are gone
+        with suppress(ValueError):
+            _CURRENT.reset(token)
