@@ -59,7 +59,6 @@ class Calls:
         self.abandoned: dict[int, Call] = {}  # cancelled, still running: held until they end
         self.blocked: dict[Hashable, list[Entry]] = {}
         self._ids = itertools.count(1)
-        self._last_call = 0  # the id of the call try_start made last (a batch, for BatchFormed)
         self.policies = Policies(self)
 
     # -- starting ---------------------------------------------------------------------------
@@ -96,7 +95,7 @@ class Calls:
 
     def request(self, pending: PendingCall) -> None:
         """Start the call now if everything it needs is free, else let it wait its turn."""
-        if self.try_start(pending):
+        if self.try_start(pending) is not None:
             return
         key = pending.group()
         group = self.blocked.setdefault(key, [])
@@ -112,17 +111,17 @@ class Calls:
                                         node=task.name, on=why.on if why else "turn",
                                         time=self.s.clock.now()))
 
-    def try_start(self, pending: PendingCall) -> bool:
+    def try_start(self, pending: PendingCall) -> Call | None:
+        """Start ``pending`` if everything it needs is free: its call, else None."""
         admitted = self.s.allocator.admit(pending.target)
         if admitted is None:
-            return False
+            return None
         if isinstance(admitted, float):  # a rate limit: look again when it allows
             self.s.timers.add(admitted, _nothing)
-            return False
+            return None
         slot = admitted.slot
         call = Call(next(self._ids), pending.target, pending.kwargs or {}, pending.batch,
                     slot=slot.index if slot is not None else None, devices=admitted.devices)
-        self._last_call = call.id
         if pending.batch is None:
             task = pending.first()
             updates = task.frame.item.updates
@@ -137,11 +136,12 @@ class Calls:
             slot.calls += 1
         tasks = pending.tasks if isinstance(pending.tasks, list) else [pending.tasks]
         self._submit(call, tasks, pending.component.options.timeout)
-        return True
+        return call
 
     def start_batch(self, pending: PendingCall, reason: str) -> bool:
         """The batcher's way in: start a batch, and say why it was formed now."""
-        if not self.try_start(pending):
+        call = self.try_start(pending)
+        if call is None:
             return False
         bus = self.s.bus
         if bus.wants(BatchFormed):
@@ -149,7 +149,7 @@ class Calls:
             bus.publish(BatchFormed(component=pending.component.name, size=len(tasks),
                                     reason=reason, time=self.s.clock.now(),
                                     runs=len({id(t.frame.item.run) for t in tasks}),
-                                    batch=self._last_call,
+                                    batch=call.id,
                                     members=tuple((t.frame.item.run.id, t.frame.item.index,
                                                    t.name) for t in tasks)))
         return True
@@ -179,7 +179,7 @@ class Calls:
                     heapq.heappop(group)
                     self.s.drop_item(task.frame.item, task.name, "max_age")
                     continue
-                if not self.try_start(pending):
+                if self.try_start(pending) is None:
                     break
                 heapq.heappop(group)
             if not group:

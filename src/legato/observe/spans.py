@@ -130,7 +130,7 @@ class Tracing:
         run's last events come from the engine's thread just after its last result), and ends
         the spans left open."""
         bus = target.bus if isinstance(target, Engine) else target
-        unsubscribe = bus.subscribe(self)
+        unsubscribe = bus.subscribe(self, kinds=self._handlers)  # no event built for nothing
 
         def detach() -> None:
             self.wait_idle(wait)

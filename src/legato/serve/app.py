@@ -77,8 +77,9 @@ def app(*pipelines: Pipeline, engine: Engine | None = None, keys: Keys | None = 
             detach()
             ui = getattr(api.state, "ui", None)
             if ui is not None:  # a mounted app's own lifespan does not run: end it here
-                ui.state.hub.close()
-                ui.state.store.close()
+                from legato.ui.app import close
+
+                close(ui)
 
     names = ", ".join(p.name for p in pipelines)
     api = ServedAPI(title=f"legato: {names}", version=__version__, lifespan=lifespan,

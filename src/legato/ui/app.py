@@ -364,6 +364,12 @@ def _add_unrecorded(page: dict[str, Any], hub: Hub, store: ReadOnlyStore | None,
             page["pipelines"].append(run["pipeline"])
 
 
+def close(api: FastAPI) -> None:
+    """End a UI app: its event streams and its following of the engines, then its store."""
+    api.state.hub.close()
+    api.state.store.close()
+
+
 def mount_metrics(api: FastAPI, hub: Hub, metrics: Any = None) -> bool:
     """Serve ``/metrics`` from ``metrics`` (default: a :class:`legato.observe.metrics.Metrics`
     attached to the hub's engines) when :mod:`legato.observe.metrics` imports (its extra is
@@ -382,4 +388,4 @@ def mount_metrics(api: FastAPI, hub: Hub, metrics: Any = None) -> bool:
     return True
 
 
-__all__ = ["STATIC", "StoreSlot", "app", "mount_metrics"]
+__all__ = ["STATIC", "StoreSlot", "app", "close", "mount_metrics"]

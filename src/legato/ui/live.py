@@ -37,11 +37,11 @@ from typing import Any
 
 from legato.engine import Engine
 from legato.engine.events import (
-    EVENT_KINDS,
     CacheHit,
     Event,
     ItemDropped,
     ItemFinished,
+    ItemStarted,
     NodeFailed,
     NodeFinished,
     NodeQueued,
@@ -166,8 +166,7 @@ class Hub:
         def on_event(event: Event) -> None:
             self._on(event, engine)
 
-        kinds = [kind for kind in EVENT_KINDS if kind is RunStarted or kind.__name__ in _HANDLERS]
-        self._detach.append(engine.bus.subscribe(on_event, kinds=kinds))
+        self._detach.append(engine.bus.subscribe(on_event, kinds=[RunStarted, *_HANDLERS]))
 
     def close(self) -> None:
         """Stop listening; every client's stream ends."""
@@ -188,10 +187,8 @@ class Hub:
         if kind is RunStarted:
             self._started(event, engine)  # type: ignore[arg-type]
             return
-        handler = _HANDLERS.get(kind.__name__)
-        run_id = getattr(event, "run", None)
-        if handler is None or run_id is None:
-            return  # BatchFormed, InstanceBuilt...: nothing the pages show per run
+        handler = _HANDLERS[kind]  # the bus calls only with the kinds subscribed to
+        run_id = event.run  # type: ignore[union-attr]
         with self._lock:
             run = self._runs.get(run_id)
             if run is None:
@@ -407,7 +404,7 @@ def _queued(run: LiveRun, event: NodeQueued) -> None:
     _component(run, event)
 
 
-def _item_started(run: LiveRun, event: Any) -> None:
+def _item_started(run: LiveRun, event: ItemStarted) -> None:
     run.item_start[event.item] = event.time
     run.starts.append(event.time)
 
@@ -468,12 +465,10 @@ def _run_finished(run: LiveRun, event: RunFinished) -> None:
     run.done, run.failed = event.done, event.failed
 
 
-# by class name: ItemStarted is matched by name, so the hub works before and after the engine
-# publishes it
-_HANDLERS: dict[str, Callable[[LiveRun, Any], None]] = {
-    "NodeQueued": _queued, "NodeStarted": _node_started, "NodeFinished": _node_finished,
-    "NodeFailed": _node_failed, "CacheHit": _cache_hit, "ItemStarted": _item_started,
-    "ItemFinished": _item_finished, "ItemDropped": _item_dropped, "RunFinished": _run_finished,
+_HANDLERS: dict[type, Callable[[LiveRun, Any], None]] = {
+    NodeQueued: _queued, NodeStarted: _node_started, NodeFinished: _node_finished,
+    NodeFailed: _node_failed, CacheHit: _cache_hit, ItemStarted: _item_started,
+    ItemFinished: _item_finished, ItemDropped: _item_dropped, RunFinished: _run_finished,
 }
 
 def _by_second(pairs: Iterable[tuple[float, Any]], now: float) -> dict[int, list[Any]]:
